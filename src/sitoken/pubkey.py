@@ -1,0 +1,157 @@
+"""Host-side key material: SPKI building, digests, signature encodings, verification."""
+
+from __future__ import annotations
+
+import hashlib
+
+from asn1crypto import algos, core, keys
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from .errors import InvalidInput
+from .token import KeyType, Mechanism
+
+_CURVES = {"secp256r1": KeyType.EC_P256, "secp384r1": KeyType.EC_P384}
+_CURVE_NAMES = {KeyType.EC_P256: "secp256r1", KeyType.EC_P384: "secp384r1"}
+ED25519_OID = "1.3.101.112"
+
+
+def ec_params_der(key_type: KeyType) -> bytes:
+    """CKA_EC_PARAMS for a key type: the named curve's OID, DER-encoded."""
+    if key_type is KeyType.ED25519:
+        return bytes(core.ObjectIdentifier(ED25519_OID).dump())
+    return bytes(keys.ECDomainParameters(name="named", value=_CURVE_NAMES[key_type]).dump())
+
+
+def key_type_from_ec_params(params: bytes) -> KeyType | None:
+    try:
+        parsed = keys.ECDomainParameters.load(params)
+        if parsed.name == "named" and parsed.chosen.native in _CURVES:
+            return _CURVES[parsed.chosen.native]
+    except ValueError:
+        pass
+    # Edwards curves come as a bare OID or as the printable string "edwards25519".
+    if params in (core.ObjectIdentifier(ED25519_OID).dump(), core.PrintableString("edwards25519").dump()):
+        return KeyType.ED25519
+    return None
+
+
+def rsa_spki(modulus: bytes, exponent: bytes) -> bytes:
+    public = keys.RSAPublicKey(
+        {"modulus": int.from_bytes(modulus, "big"), "public_exponent": int.from_bytes(exponent, "big")}
+    )
+    return bytes(keys.PublicKeyInfo({"algorithm": {"algorithm": "rsa"}, "public_key": public}).dump())
+
+
+def ec_spki(params: bytes, ec_point: bytes) -> bytes:
+    """SPKI from CKA_EC_PARAMS and CKA_EC_POINT (a DER OCTET STRING per the spec)."""
+    point = _unwrap_octet_string(ec_point)
+    key_type = key_type_from_ec_params(params)
+    if key_type is KeyType.ED25519:
+        return bytes(keys.PublicKeyInfo({"algorithm": {"algorithm": "ed25519"}, "public_key": point}).dump())
+    algorithm = {"algorithm": "ec", "parameters": keys.ECDomainParameters.load(params)}
+    return bytes(keys.PublicKeyInfo({"algorithm": algorithm, "public_key": point}).dump())
+
+
+def _unwrap_octet_string(value: bytes) -> bytes:
+    # Some modules return the raw point instead of the DER OCTET STRING; accept both.
+    if value[:1] == b"\x04" and len(value) > 2:
+        try:
+            inner = core.OctetString.load(value).native
+            if isinstance(inner, bytes) and len(inner) + 2 <= len(value):
+                return inner
+        except ValueError:
+            pass
+    return value
+
+
+def load_public_key(data: bytes) -> bytes:
+    """A public key file (PEM or DER SubjectPublicKeyInfo) as DER."""
+    try:
+        key = (
+            serialization.load_pem_public_key(data)
+            if data.lstrip().startswith(b"-----")
+            else serialization.load_der_public_key(data)
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise InvalidInput("not a public key in PEM or DER (SubjectPublicKeyInfo)") from None
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def key_type_of_spki(spki: bytes) -> KeyType | None:
+    public = serialization.load_der_public_key(spki)
+    if isinstance(public, rsa.RSAPublicKey):
+        return {2048: KeyType.RSA2048, 3072: KeyType.RSA3072}.get(public.key_size)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return _CURVES.get(public.curve.name)
+    return KeyType.ED25519 if isinstance(public, ed25519.Ed25519PublicKey) else None
+
+
+def spki_to_pem(spki: bytes) -> bytes:
+    return serialization.load_der_public_key(spki).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def digest(mechanism: Mechanism, data: bytes) -> bytes:
+    name = mechanism.hash_name
+    if name is None:
+        raise ValueError(f"{mechanism.value} does not hash on the host")
+    return hashlib.new(name, data).digest()
+
+
+def digest_info(mechanism: Mechanism, hashed: bytes) -> bytes:
+    """PKCS#1 v1.5 DigestInfo (with the NULL parameters RFC 8017 requires)."""
+    algorithm = algos.DigestAlgorithm({"algorithm": mechanism.hash_name, "parameters": core.Null()})
+    return bytes(algos.DigestInfo({"digest_algorithm": algorithm, "digest": hashed}).dump())
+
+
+def ecdsa_raw_to_der(raw: bytes) -> bytes:
+    return bytes(algos.DSASignature.from_p1363(raw).dump())
+
+
+def ecdsa_der_to_raw(der: bytes, size: int) -> bytes:
+    """DER SEQUENCE {r, s} to r||s with each half ``size`` bytes long."""
+    try:
+        parsed = algos.DSASignature.load(der)
+        r, s = int(parsed["r"].native), int(parsed["s"].native)
+    except (ValueError, TypeError):
+        raise InvalidInput("the ECDSA signature is not DER-encoded") from None
+    if r.bit_length() > size * 8 or s.bit_length() > size * 8:
+        raise InvalidInput("the ECDSA signature does not fit the key's curve")
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def curve_size(key_type: KeyType) -> int:
+    return {KeyType.EC_P256: 32, KeyType.EC_P384: 48}[key_type]
+
+
+def verify_host(spki: bytes, data: bytes, signature: bytes, mechanism: Mechanism) -> bool:
+    """Verify with ``cryptography``, independent of any token."""
+    public = serialization.load_der_public_key(spki)
+    try:
+        _verify(public, data, signature, mechanism)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _verify(public: object, data: bytes, signature: bytes, mechanism: Mechanism) -> None:
+    hash_alg = _HASHES.get(mechanism.hash_name or "")
+    if isinstance(public, rsa.RSAPublicKey) and hash_alg and mechanism.family == "rsa":
+        pad = (
+            padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=hash_alg.digest_size)
+            if "pss" in mechanism.value
+            else padding.PKCS1v15()
+        )
+        public.verify(signature, data, pad, hash_alg)
+    elif isinstance(public, ec.EllipticCurvePublicKey) and hash_alg and mechanism.family == "ec":
+        public.verify(signature, data, ec.ECDSA(hash_alg))
+    elif isinstance(public, ed25519.Ed25519PublicKey) and mechanism is Mechanism.EDDSA:
+        public.verify(signature, data)
+    else:
+        raise ValueError("mechanism does not fit the key")
+
+
+_HASHES: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}

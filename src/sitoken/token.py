@@ -1,0 +1,221 @@
+"""The backend-neutral Token interface and the dataclasses it returns."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+from .pin import Pin, PinPolicy, PinRole, PinStatus
+
+
+class KeyType(str, Enum):
+    """Key pair types sitoken generates, by their CLI names."""
+
+    RSA2048 = "rsa2048"
+    RSA3072 = "rsa3072"
+    EC_P256 = "ec-p256"
+    EC_P384 = "ec-p384"
+    ED25519 = "ed25519"
+
+    @property
+    def family(self) -> str:
+        return {"rsa2048": "rsa", "rsa3072": "rsa", "ed25519": "eddsa"}.get(self.value, "ec")
+
+    @property
+    def default_mechanism(self) -> Mechanism:
+        return {
+            KeyType.RSA2048: Mechanism.RSA_PKCS_SHA256,
+            KeyType.RSA3072: Mechanism.RSA_PKCS_SHA256,
+            KeyType.EC_P256: Mechanism.ECDSA_SHA256,
+            KeyType.EC_P384: Mechanism.ECDSA_SHA384,
+            KeyType.ED25519: Mechanism.EDDSA,
+        }[self]
+
+
+class Mechanism(str, Enum):
+    """Signature schemes, named by what they compute, independent of the driver."""
+
+    RSA_PKCS_SHA256 = "rsa-pkcs-sha256"
+    RSA_PKCS_SHA384 = "rsa-pkcs-sha384"
+    RSA_PSS_SHA256 = "rsa-pss-sha256"
+    RSA_PSS_SHA384 = "rsa-pss-sha384"
+    ECDSA_SHA256 = "ecdsa-sha256"
+    ECDSA_SHA384 = "ecdsa-sha384"
+    EDDSA = "eddsa"
+
+    @property
+    def family(self) -> str:
+        """The key family it needs: rsa, ec or eddsa (matches KeyType.family)."""
+        head = self.value.split("-")[0]
+        return {"ecdsa": "ec"}.get(head, head)
+
+    @property
+    def hash_name(self) -> str | None:
+        """The digest the scheme applies to the message (None for EdDSA, which hashes inside)."""
+        return None if self is Mechanism.EDDSA else self.value.rsplit("-", 1)[1]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a driver and its token can do, declared up front instead of failing late."""
+
+    can_init_token: bool
+    exact_retries: bool
+    can_unblock: bool
+    key_types: tuple[KeyType, ...]
+    mechanisms: tuple[Mechanism, ...]
+    can_delete_keys: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "can_init_token": self.can_init_token,
+            "exact_retries": self.exact_retries,
+            "can_unblock": self.can_unblock,
+            "can_delete_keys": self.can_delete_keys,
+            "key_types": [k.value for k in self.key_types],
+            "mechanisms": [m.value for m in self.mechanisms],
+        }
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One token as discovery reports it."""
+
+    label: str
+    serial: str
+    manufacturer: str
+    model: str
+    driver: str
+    uri: str
+    initialized: bool
+    login_required: bool
+    pin: PinStatus
+    so_pin: PinStatus
+    flags: tuple[str, ...] = ()
+    slot: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["pin"] = self.pin.to_dict()
+        out["so_pin"] = self.so_pin.to_dict()
+        out["flags"] = list(self.flags)
+        return out
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key pair (or half of one) on a token."""
+
+    label: str
+    id: str  # CKA_ID (or card key reference) as lower-case hex
+    key_type: KeyType | None
+    has_private: bool
+    has_public: bool
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "id": self.id,
+            "type": self.key_type.value if self.key_type else None,
+            "private": self.has_private,
+            "public": self.has_public,
+            **self.extra,
+        }
+
+
+class Token(abc.ABC):
+    """One token (a SoftHSM token, a vendor USB-Key, a card in a reader), whatever the driver.
+
+    A Token object is bound to one token. Operations that need the user PIN
+    take it as an argument or use the session opened by :meth:`login`.
+    Every PIN that will become a token's new PIN is checked against the
+    policy before any call reaches the token.
+    """
+
+    policy: PinPolicy
+
+    @abc.abstractmethod
+    def info(self) -> TokenInfo: ...
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    def pin_status(self, role: PinRole = PinRole.USER) -> PinStatus:
+        info = self.info()
+        return info.pin if role is PinRole.USER else info.so_pin
+
+    # -- PIN lifecycle ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def login(self, pin: Pin, *, force: bool = False) -> None:
+        """Log the holder in; refuses on the final try unless ``force``."""
+
+    @abc.abstractmethod
+    def logout(self) -> None: ...
+
+    @abc.abstractmethod
+    def init_token(self, so_pin: Pin, label: str, *, force: bool = False) -> None:
+        """Erase the token and give it a label and an SO PIN."""
+
+    @abc.abstractmethod
+    def init_pin(self, so_pin: Pin, new_pin: Pin) -> None:
+        """Set the user PIN for the first time (administrator)."""
+
+    @abc.abstractmethod
+    def change_pin(self, old_pin: Pin, new_pin: Pin, *, force: bool = False) -> None: ...
+
+    @abc.abstractmethod
+    def reset_pin(self, so_pin: Pin, new_pin: Pin, *, force: bool = False) -> None:
+        """Administrator reset (unblock) of the user PIN with the SO PIN."""
+
+    @abc.abstractmethod
+    def change_so_pin(self, old_so_pin: Pin, new_so_pin: Pin, *, force: bool = False) -> None: ...
+
+    # -- keys --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def generate_key(self, key_type: KeyType, label: str, key_id: bytes | None = None) -> KeyInfo: ...
+
+    @abc.abstractmethod
+    def keys(self) -> list[KeyInfo]: ...
+
+    @abc.abstractmethod
+    def find_key(self, selector: str) -> KeyInfo:
+        """A key by label, or by CKA_ID written as ``id:HEX``."""
+
+    @abc.abstractmethod
+    def delete_key(self, selector: str) -> KeyInfo: ...
+
+    @abc.abstractmethod
+    def public_key_der(self, selector: str) -> bytes:
+        """The public key as a DER SubjectPublicKeyInfo."""
+
+    # -- signing -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
+        """Sign ``data``; ECDSA signatures come back DER-encoded."""
+
+    @abc.abstractmethod
+    def verify(
+        self, selector: str, data: bytes, signature: bytes, mechanism: Mechanism | None = None
+    ) -> bool:
+        """Verify on the token (with the token's public key object)."""
+
+    def close(self) -> None:  # noqa: B027 - drivers without resources keep the no-op
+        """Release sessions; idempotent."""
+
+    def __enter__(self) -> Token:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def mechanisms_for(key_type: KeyType) -> Sequence[Mechanism]:
+    """Signature mechanisms that fit a key type."""
+    return [m for m in Mechanism if m.family == key_type.family]
