@@ -1,0 +1,383 @@
+"""The PKCS#11 token driver: any module (SoftHSM, OpenSC, vendor) behind the Token interface."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import pkcs11
+from pkcs11 import ObjectClass
+
+from ..errors import (
+    FinalTryGuard,
+    InvalidInput,
+    KeyNotFound,
+    MechanismUnsupported,
+    PinIncorrect,
+    PinLocked,
+    TokenAbsent,
+    TokenNotFound,
+)
+from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole, PinStatus
+from ..token import Capabilities, KeyInfo, KeyType, Mechanism, Token, TokenInfo
+from .ckapi import RawTokenInfo
+from .constants import CKR_OK, CKU_SO, CKU_USER, TokenFlag, flag_names, rv_name
+from .errors import ck_call, error_for_rv
+from .keys import describe_keys, generate, public_key_der, select_objects
+from .mechanisms import CK_MECHANISMS, KEYGEN, CkMechanism
+from .module import Module
+from .uri import parse_uri, token_uri
+
+CKR_USER_ALREADY_LOGGED_IN = 0x100
+
+
+def handle_of(obj: object) -> int:
+    """The C handle of a python-pkcs11 session or object (its stubs do not declare it)."""
+    return int(cast(Any, obj).handle)
+
+
+def pin_status(flags: int, role: PinRole) -> PinStatus:
+    """PinStatus from CK_TOKEN_INFO flags: PKCS#11 gives flags, never exact counts."""
+    f = TokenFlag
+    if role is PinRole.USER:
+        bits = (f.USER_PIN_COUNT_LOW, f.USER_PIN_FINAL_TRY, f.USER_PIN_LOCKED, f.USER_PIN_TO_BE_CHANGED)
+        initialized = bool(flags & f.USER_PIN_INITIALIZED)
+    else:
+        bits = (f.SO_PIN_COUNT_LOW, f.SO_PIN_FINAL_TRY, f.SO_PIN_LOCKED, f.SO_PIN_TO_BE_CHANGED)
+        initialized = bool(flags & f.TOKEN_INITIALIZED)
+    low, final, locked, change = (bool(flags & b) for b in bits)
+    return PinStatus(role, initialized, None, None, low, final, locked, change)
+
+
+def token_info_from_raw(raw: RawTokenInfo) -> TokenInfo:
+    return TokenInfo(
+        label=raw.label,
+        serial=raw.serial,
+        manufacturer=raw.manufacturer,
+        model=raw.model,
+        driver="pkcs11",
+        uri=token_uri(raw.label, raw.serial, raw.manufacturer, raw.model),
+        initialized=bool(raw.flags & TokenFlag.TOKEN_INITIALIZED),
+        login_required=bool(raw.flags & TokenFlag.LOGIN_REQUIRED),
+        pin=pin_status(raw.flags, PinRole.USER),
+        so_pin=pin_status(raw.flags, PinRole.SO),
+        flags=flag_names(raw.flags),
+        slot=str(raw.slot_id),
+    )
+
+
+def select_token(module: Module, selector: str | None) -> RawTokenInfo:
+    """One token by label, serial or ``pkcs11:`` URI; None picks the only initialised token."""
+    infos = module.token_infos()
+    if selector is None:
+        matches = infos
+    elif selector.startswith("pkcs11:"):
+        uri = parse_uri(selector)
+        matches = [i for i in infos if uri.matches_token(i.label, i.serial, i.manufacturer, i.model)]
+    else:
+        matches = [i for i in infos if selector in (i.label, i.serial)]
+    if len(matches) == 1:
+        return matches[0]
+    what = "no token" if selector is None else f"no token matches {selector!r}"
+    if matches:
+        labels = ", ".join(f"{i.label} (serial {i.serial})" for i in matches)
+        raise TokenNotFound(f"several tokens match; choose one with --token: {labels}")
+    raise TokenNotFound(f"{what} in {module.path}")
+
+
+def free_slot(module: Module) -> RawTokenInfo:
+    """The first slot holding an uninitialised token (SoftHSM always keeps one)."""
+    for info in module.token_infos(include_uninitialized=True):
+        if not info.flags & TokenFlag.TOKEN_INITIALIZED:
+            return info
+    raise TokenNotFound(f"no uninitialised token in {module.path}; pass --token to re-initialise one")
+
+
+class Pkcs11Token(Token):
+    """A token in a PKCS#11 module.
+
+    Each thread gets its own session (the module is initialised with OS
+    locking, so threads are safe); logging in once logs in every session,
+    as PKCS#11 keeps the login state per application and token.
+    """
+
+    def __init__(self, module: Module, raw: RawTokenInfo, policy: PinPolicy | None = None) -> None:
+        self.module = module
+        self.slot_id = raw.slot_id
+        self.label = raw.label
+        self.serial = raw.serial
+        self.policy = policy or PinPolicy()
+        self._min_pin, self._max_pin = raw.min_pin_len, raw.max_pin_len
+        self._local = threading.local()
+        self._sessions: list[pkcs11.Session] = []
+        self._lock = threading.Lock()
+        self._logged_in = False
+        self._mechanisms: frozenset[pkcs11.Mechanism] | None = None
+
+    @classmethod
+    def open(cls, module: Module, selector: str | None = None, policy: PinPolicy | None = None) -> Pkcs11Token:
+        return cls(module, select_token(module, selector), policy)
+
+    def __repr__(self) -> str:
+        return f"Pkcs11Token(label={self.label!r}, serial={self.serial!r}, module={self.module.path!r})"
+
+    # -- information -------------------------------------------------------------
+
+    def _raw(self) -> RawTokenInfo:
+        rv, raw = self.module.ck.token_info(self.slot_id)
+        if rv != CKR_OK or raw is None:
+            raise TokenAbsent(f"token {self.label!r} is no longer present", rv=rv, function="C_GetTokenInfo")
+        return raw
+
+    def info(self) -> TokenInfo:
+        return token_info_from_raw(self._raw())
+
+    @property
+    def capabilities(self) -> Capabilities:
+        mechs = self._token_mechanisms()
+        key_types = tuple(k for k, (_, _, gen) in KEYGEN.items() if gen in mechs)
+        return Capabilities(
+            can_init_token=True,
+            exact_retries=False,
+            can_unblock=True,
+            key_types=key_types,
+            mechanisms=tuple(m for m, ck in CK_MECHANISMS.items() if ck.ckm in mechs),
+        )
+
+    def _token_mechanisms(self) -> frozenset[pkcs11.Mechanism]:
+        if self._mechanisms is None:
+            with ck_call("C_GetMechanismList"):
+                self._mechanisms = frozenset(self.module.slot(self.slot_id).get_mechanisms())
+        return self._mechanisms
+
+    # -- sessions ------------------------------------------------------------------
+
+    def session(self) -> pkcs11.Session:
+        """This thread's session on the token, opened on first use."""
+        current = getattr(self._local, "session", None)
+        if current is None:
+            with ck_call("C_OpenSession"):
+                current = self.module.slot(self.slot_id).get_token().open(rw=True)
+            self._local.session = current
+            with self._lock:
+                self._sessions.append(current)
+        return current
+
+    def close(self) -> None:
+        """Log out and close every session this object opened; safe to call twice."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+            if self._logged_in and sessions:
+                self.module.ck.logout(handle_of(sessions[0]))
+            self._logged_in = False
+        for s in sessions:
+            self.module.ck.close_session(handle_of(s))
+        self._local = threading.local()
+
+    @contextmanager
+    def _pin_session(self) -> Iterator[int]:
+        """A short-lived R/W session for one PIN operation; nothing else may be open."""
+        self.close()
+        rv, handle = self.module.ck.open_session(self.slot_id)
+        if rv != CKR_OK:
+            raise error_for_rv(rv, "C_OpenSession")
+        try:
+            yield handle
+        finally:
+            self.module.ck.close_session(handle)
+
+    # -- PIN lifecycle -------------------------------------------------------------
+
+    def _check_format(self, pin: Pin, role: PinRole) -> None:
+        """Refuse a PIN the token would refuse anyway, before it can cost a retry."""
+        low, high = self._min_pin or 1, self._max_pin or 255
+        if not low <= len(pin) <= high:
+            raise InvalidInput(f"the token accepts {role.value} PINs of {low}-{high} characters")
+
+    def _guard(self, role: PinRole, force: bool) -> None:
+        status = pin_status(self._raw().flags, role)
+        who = "user PIN" if role is PinRole.USER else "SO PIN"
+        if status.locked:
+            raise PinLocked(f"the {who} is locked; an administrator reset is needed")
+        if status.final_try and not force:
+            raise FinalTryGuard(
+                f"one more wrong {who} locks the token; nothing was sent (use --force to try anyway)"
+            )
+
+    def _wrong_pin(self, rv: int, function: str, role: PinRole) -> Exception:
+        error = error_for_rv(rv, function)
+        if isinstance(error, PinIncorrect):
+            status = pin_status(self._raw().flags, role)
+            hint = "one try left" if status.final_try else "check the PIN"
+            if status.locked:
+                return PinLocked("wrong PIN; the PIN is now locked", rv=rv, function=function)
+            return PinIncorrect(f"wrong PIN ({hint}; {rv_name(rv)})", rv=rv, function=function)
+        return error
+
+    def login(self, pin: Pin, *, force: bool = False) -> None:
+        if self._logged_in:
+            return
+        self._check_format(pin, PinRole.USER)
+        self._guard(PinRole.USER, force)
+        handle = handle_of(self.session())
+        rv = self.module.ck.login(handle, CKU_USER, pin.buffer())
+        if rv not in (CKR_OK, CKR_USER_ALREADY_LOGGED_IN):
+            raise self._wrong_pin(rv, "C_Login", PinRole.USER)
+        self._logged_in = True
+
+    def logout(self) -> None:
+        self.close()
+
+    def init_token(self, so_pin: Pin, label: str, *, force: bool = False) -> None:
+        if not label or len(label.encode("utf-8")) > 32:
+            raise InvalidInput("a token label has 1-32 bytes")
+        SO_PIN_POLICY.enforce(so_pin)
+        self.close()
+        self.module.init_token(self.slot_id, so_pin.buffer(), label)
+        self._rebind(label)
+
+    def _rebind(self, label: str) -> None:
+        # SoftHSM moves a freshly initialised token to a new slot id: find it again.
+        candidates = [i for i in self.module.token_infos() if i.label == label]
+        same = [i for i in candidates if i.serial == self.serial] or candidates
+        if not same:
+            raise TokenNotFound(f"the token labelled {label!r} vanished after initialisation")
+        raw = same[0]
+        self.slot_id, self.label, self.serial = raw.slot_id, raw.label, raw.serial
+        self._min_pin, self._max_pin = raw.min_pin_len, raw.max_pin_len
+        self._mechanisms = None
+
+    def _as_so(self, so_pin: Pin, force: bool, action: str, run: Any) -> None:
+        self._check_format(so_pin, PinRole.SO)
+        self._guard(PinRole.SO, force)
+        with self._pin_session() as handle:
+            rv = self.module.ck.login(handle, CKU_SO, so_pin.buffer())
+            if rv != CKR_OK:
+                raise self._wrong_pin(rv, "C_Login", PinRole.SO)
+            try:
+                rv = run(handle)
+                if rv != CKR_OK:
+                    raise error_for_rv(rv, action)
+            finally:
+                self.module.ck.logout(handle)
+
+    def init_pin(self, so_pin: Pin, new_pin: Pin) -> None:
+        self.policy.enforce(new_pin, avoid=[so_pin.text()])
+        self._as_so(so_pin, False, "C_InitPIN", lambda h: self.module.ck.init_pin(h, new_pin.buffer()))
+
+    def reset_pin(self, so_pin: Pin, new_pin: Pin, *, force: bool = False) -> None:
+        self.policy.enforce(new_pin, avoid=[so_pin.text()])
+        self._as_so(so_pin, force, "C_InitPIN", lambda h: self.module.ck.init_pin(h, new_pin.buffer()))
+
+    def change_so_pin(self, old_so_pin: Pin, new_so_pin: Pin, *, force: bool = False) -> None:
+        SO_PIN_POLICY.enforce(new_so_pin)
+        self._as_so(
+            old_so_pin, force, "C_SetPIN",
+            lambda h: self.module.ck.set_pin(h, old_so_pin.buffer(), new_so_pin.buffer()),
+        )
+
+    def change_pin(self, old_pin: Pin, new_pin: Pin, *, force: bool = False) -> None:
+        self.policy.enforce(new_pin)
+        if new_pin == old_pin:
+            raise InvalidInput("the new PIN must differ from the current one")
+        self._check_format(old_pin, PinRole.USER)
+        self._guard(PinRole.USER, force)
+        # C_SetPIN in a public R/W session checks the old PIN itself: one attempt, not two.
+        with self._pin_session() as handle:
+            rv = self.module.ck.set_pin(handle, old_pin.buffer(), new_pin.buffer())
+            if rv != CKR_OK:
+                raise self._wrong_pin(rv, "C_SetPIN", PinRole.USER)
+
+    # -- keys ------------------------------------------------------------------------
+
+    def generate_key(self, key_type: KeyType, label: str, key_id: bytes | None = None) -> KeyInfo:
+        if not label:
+            raise InvalidInput("a key needs a label")
+        session = self.session()
+        if select_objects(session, label=label):
+            raise InvalidInput(f"a key labelled {label!r} already exists on the token")
+        if key_type not in self.capabilities.key_types:
+            raise MechanismUnsupported(f"the token cannot generate {key_type.value} keys")
+        key_id = key_id if key_id is not None else os.urandom(8)
+        generate(session, key_type, label, key_id)
+        return self.find_key(label)
+
+    def keys(self) -> list[KeyInfo]:
+        return describe_keys(select_objects(self.session()))
+
+    def _objects(self, selector: str) -> list[pkcs11.Object]:
+        if selector.startswith("id:"):
+            try:
+                key_id = bytes.fromhex(selector[3:])
+            except ValueError:
+                raise InvalidInput(f"{selector!r}: an id is written id:HEX") from None
+            found = select_objects(self.session(), key_id=key_id)
+        else:
+            found = select_objects(self.session(), label=selector)
+        if not found:
+            raise KeyNotFound(f"no key {selector!r} on token {self.label!r}")
+        return found
+
+    def find_key(self, selector: str) -> KeyInfo:
+        infos = describe_keys(self._objects(selector))
+        if len(infos) != 1:
+            raise KeyNotFound(f"{selector!r} matches {len(infos)} keys; select by id:HEX")
+        return infos[0]
+
+    def delete_key(self, selector: str) -> KeyInfo:
+        info = self.find_key(selector)
+        with ck_call("C_DestroyObject"):
+            for obj in self._objects(selector):
+                if obj.object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+                    obj.destroy()
+        return info
+
+    def public_key_der(self, selector: str) -> bytes:
+        return public_key_der(self._objects(selector))
+
+    def _key(self, selector: str, object_class: ObjectClass) -> pkcs11.Object:
+        for obj in self._objects(selector):
+            if obj.object_class == object_class:
+                return obj
+        kind = "private" if object_class == ObjectClass.PRIVATE_KEY else "public"
+        raise KeyNotFound(f"key {selector!r} has no {kind} half on this token")
+
+    def _mechanism(self, selector: str, mechanism: Mechanism | None) -> tuple[KeyInfo, CkMechanism]:
+        info = self.find_key(selector)
+        if mechanism is None:
+            if info.key_type is None:
+                raise MechanismUnsupported(f"key {selector!r} has a type sitoken cannot sign with")
+            mechanism = info.key_type.default_mechanism
+        ck = CK_MECHANISMS[mechanism]
+        if info.key_type is not None and info.key_type.family != mechanism.family:
+            raise MechanismUnsupported(f"{mechanism.value} does not fit a {info.key_type.value} key")
+        if ck.ckm not in self._token_mechanisms():
+            raise MechanismUnsupported(f"the token does not offer {ck.ckm.name} for {mechanism.value}")
+        return info, ck
+
+    def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
+        _, ck = self._mechanism(selector, mechanism)
+        key: Any = self._key(selector, ObjectClass.PRIVATE_KEY)
+        with ck_call("C_Sign"):
+            raw = bytes(key.sign(ck.prepare(data), mechanism=ck.ckm, mechanism_param=ck.param))
+        return ck.finish(raw)
+
+    def verify(
+        self, selector: str, data: bytes, signature: bytes, mechanism: Mechanism | None = None
+    ) -> bool:
+        info, ck = self._mechanism(selector, mechanism)
+        key: Any = self._key(selector, ObjectClass.PUBLIC_KEY)
+        try:
+            token_sig = ck.token_signature(signature, info.key_type)
+        except InvalidInput:
+            return False
+        with ck_call("C_Verify"):
+            return bool(key.verify(ck.prepare(data), token_sig, mechanism=ck.ckm, mechanism_param=ck.param))
+
+    def private_key_handle(self, selector: str) -> int:
+        """The object handle of a private key, for the native batch signer."""
+        return handle_of(self._key(selector, ObjectClass.PRIVATE_KEY))
+

@@ -1,0 +1,88 @@
+"""Shared fixtures: the SoftHSM test bed, fresh tokens, and the rule that CI never skips a bed."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# The store must be chosen before any test loads the SoftHSM module (once per process).
+_BED = Path(tempfile.mkdtemp(prefix="sitoken-test-"))
+os.environ["SITOKEN_SIM_DIR"] = str(_BED / "sim")
+os.environ["SOFTHSM2_CONF"] = str(_BED / "sim" / "softhsm2.conf")
+os.environ.pop("SITOKEN_MODULE", None)
+
+SO_PIN = "so-pin-2468"
+USER_PIN = "user7pin3"
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip when a test bed is missing, except under CI=true where that is a failure."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"test bed missing in CI: {what}", pytrace=False)
+    pytest.skip(f"test bed missing: {what}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_BED, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def softhsm_path() -> str:
+    from sitoken.pkcs11.softhsm import SimStore, softhsm_module
+
+    path = softhsm_module()
+    require(path is not None, "SoftHSM (Debian package softhsm2)")
+    require(shutil.which("softhsm2-util") is not None, "softhsm2-util")
+    SimStore.default().ensure()
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def module(softhsm_path: str):  # type: ignore[no-untyped-def]
+    from sitoken.pkcs11 import Module
+
+    return Module.load(softhsm_path)
+
+
+_labels = itertools.count(1)
+
+
+@pytest.fixture()
+def fresh_token(module, request):  # type: ignore[no-untyped-def]
+    """A newly initialised token (SO and user PINs set) that no other test touches."""
+    from sitoken.pin import Pin
+    from sitoken.pkcs11 import Pkcs11Token, free_slot
+
+    token = Pkcs11Token(module, free_slot(module))
+    label = f"t{next(_labels)}-{request.node.name[:20]}"
+    token.init_token(Pin(SO_PIN), label)
+    token.init_pin(Pin(SO_PIN), Pin(USER_PIN))
+    yield token
+    token.close()
+
+
+@pytest.fixture()
+def token(fresh_token):  # type: ignore[no-untyped-def]
+    """A fresh token, logged in as the user."""
+    from sitoken.pin import Pin
+
+    fresh_token.login(Pin(USER_PIN))
+    return fresh_token
+
+
+@pytest.fixture()
+def so_pin() -> str:
+    return SO_PIN
+
+
+@pytest.fixture()
+def user_pin() -> str:
+    return USER_PIN
