@@ -1,0 +1,5 @@
+"""``python -m sitoken`` runs the CLI."""
+
+from sitoken.cli import run
+
+run()

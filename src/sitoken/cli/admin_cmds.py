@@ -1,0 +1,149 @@
+"""CLI: diagnostics (doctor) and the simulated token store (sim)."""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+from importlib import metadata
+
+import click
+
+from .. import __version__
+from ..discovery import create_simulated_token, list_tokens, load_module
+from ..errors import SitokenError
+from ..pin import SO_PIN_POLICY, PinPolicy
+from ..pkcs11 import discover_modules, resolve_module
+from ..pkcs11.softhsm import active_store_conf, delete_token
+from .common import (
+    confirm,
+    emit,
+    force_option,
+    json_option,
+    open_selected,
+    pin_options,
+    read_pin,
+    selection_options,
+    state,
+    step,
+)
+from .token_cmds import token_dict
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def native_report() -> dict[str, object]:
+    """Which signing path is active, and why (the native layer may be absent)."""
+    try:
+        from .._native_loader import native_status
+    except ImportError:
+        return {"active": False, "reason": "this build has no native layer; the Python path is used"}
+    status = native_status()
+    return {"active": status.active, "reason": status.reason, "version": status.version}
+
+
+def _selected_report() -> dict[str, object]:
+    st = state()
+    report: dict[str, object] = {}
+    try:
+        choice = resolve_module(st.module)
+        report["module"] = {**choice.to_dict(), **load_module(st.module).description}
+        token = open_selected()
+        report["token"] = token.info().to_dict()
+        report["capabilities"] = token.capabilities.to_dict()
+    except SitokenError as exc:
+        report["problem"] = exc.to_dict()
+    return report
+
+
+@click.command("doctor")
+@selection_options
+@json_option
+def doctor() -> None:
+    """Say what sitoken sees: module, token, capabilities, versions, signing path."""
+    report = {
+        "sitoken": __version__,
+        "python": platform.python_version(),
+        "packages": {d: _version(d) for d in ("python-pkcs11", "cryptography", "asn1crypto", "cffi", "pyscard")},
+        "pcsc_available": importlib.util.find_spec("smartcard") is not None,
+        "modules_found": [m.to_dict() for m in discover_modules()],
+        "native": native_report(),
+        **_selected_report(),
+    }
+    emit(report, lambda: _doctor_text(report))
+
+
+def _doctor_text(r: dict[str, object]) -> str:
+    lines = [f"sitoken {r['sitoken']} on Python {r['python']}"]
+    lines += [f"  {name}: {ver or 'not installed'}" for name, ver in r["packages"].items()]  # type: ignore[attr-defined]
+    native = r["native"]
+    lines.append(f"signing path: {'native (cffi)' if native['active'] else 'Python'}: {native['reason']}")  # type: ignore[index]
+    lines.append("modules found: " + ", ".join(f"{m['name']} ({m['path']})" for m in r["modules_found"]))  # type: ignore[attr-defined]
+    if "module" in r:
+        m = r["module"]
+        lines.append(f"module in use: {m['path']} ({m['source']}), {m['manufacturer']} {m['library_version']}, "  # type: ignore[index]
+                     f"OS locking {'on' if m['os_locking'] else 'off'}")  # type: ignore[index]
+    if "token" in r:
+        t, c = r["token"], r["capabilities"]
+        lines.append(f"token: {t['label']} (serial {t['serial']})")  # type: ignore[index]
+        lines.append(f"  key types: {', '.join(c['key_types'])}")  # type: ignore[index]
+        lines.append(f"  mechanisms: {', '.join(c['mechanisms'])}")  # type: ignore[index]
+        lines.append(f"  exact PIN retries: {'yes' if c['exact_retries'] else 'no (flags only)'}")  # type: ignore[index]
+    if "problem" in r:
+        lines.append(f"problem: {r['problem']['message']}")  # type: ignore[index]
+    return "\n".join(lines)
+
+
+@click.group("sim")
+def sim_group() -> None:
+    """The simulated USB-Key: SoftHSM tokens in sitoken's own store, no hardware needed.
+
+    The store is $SITOKEN_SIM_DIR (default ~/.local/share/sitoken/softhsm),
+    or the store SOFTHSM2_CONF names when that is set.
+
+    \b
+    Examples:
+      sitoken sim create demo            # asks for the SO PIN and the user PIN
+      SO=... PIN=... sitoken sim create demo --so-pin-env SO --pin-env PIN
+      sitoken sim list --json
+      sitoken sim delete demo --force
+    """
+
+
+@sim_group.command("create")
+@click.argument("label")
+@pin_options("so-pin", "SO PIN")
+@pin_options("pin", "user PIN")
+@json_option
+def sim_create(label: str) -> None:
+    """Create a simulated token with its SO PIN and user PIN."""
+    so_pin = read_pin("so-pin", "SO PIN", new=True, policy=SO_PIN_POLICY)
+    user_pin = read_pin("pin", "user PIN", new=True, policy=PinPolicy())
+    with so_pin, user_pin:
+        step(f"creating simulated token {label!r} in {active_store_conf()} ...")
+        info = create_simulated_token(label, so_pin, user_pin)
+    emit(token_dict(info), f"simulated token {info.label} created (serial {info.serial})")
+
+
+@sim_group.command("list")
+@json_option
+def sim_list() -> None:
+    """List the simulated tokens."""
+    infos = list_tokens("sim")
+    emit([token_dict(t) for t in infos],
+         lambda: "\n".join(f"{t.label:<20} serial {t.serial}" for t in infos) or "no simulated tokens")
+
+
+@sim_group.command("delete")
+@click.argument("label")
+@force_option
+@json_option
+def sim_delete(label: str, force: bool) -> None:
+    """Delete a simulated token and everything on it."""
+    confirm(f"Delete simulated token {label!r} and all its keys?", force)
+    delete_token(label)
+    emit({"deleted": label}, f"simulated token {label} deleted")

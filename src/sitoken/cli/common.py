@@ -1,0 +1,185 @@
+"""Shared CLI plumbing: selection options, PIN sources, output in text or JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import InvalidInput
+from ..pin import Pin, PinPolicy
+from ..token import Token
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class State:
+    """What the options collected: selection, output mode, PIN sources."""
+
+    module: str | None = None
+    token: str | None = None
+    json: bool = False
+    stdin_lines: list[str] | None = None
+    pin_sources: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def state() -> State:
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+    return root.obj
+
+
+def _store(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value not in (None, False):
+            setattr(state(), attr, value)
+
+    return callback
+
+
+def json_option(f: F) -> F:
+    return click.option(
+        "--json", "json_", is_flag=True, expose_value=False, callback=_store("json"),
+        help="Print one JSON document with stable field names.",
+    )(f)
+
+
+def selection_options(f: F) -> F:
+    """--module and --token, accepted before or after the command name."""
+    f = click.option(
+        "--token", "token_", metavar="LABEL|SERIAL|pkcs11:URI|pcsc:READER", expose_value=False,
+        callback=_store("token"), help="Which token (default: the only one present).",
+    )(f)
+    return click.option(
+        "--module", "module_", metavar="PATH|NAME", expose_value=False, callback=_store("module"),
+        envvar=None, help="PKCS#11 module: a path, softhsm, opensc, a p11-kit name, or sim.",
+    )(f)
+
+
+def pin_options(name: str, label: str) -> Callable[[F], F]:
+    """``--NAME-env VAR`` and ``--NAME-file PATH|-`` for one PIN (never the PIN itself)."""
+
+    def decorate(f: F) -> F:
+        for kind, meta, text in (
+            ("file", "PATH|-", f"read the {label} from a file, or '-' for a line of stdin"),
+            ("env", "VAR", f"read the {label} from the environment variable VAR"),
+        ):
+            f = click.option(
+                f"--{name}-{kind}", f"{name.replace('-', '_')}_{kind}", metavar=meta,
+                expose_value=False, help=text.capitalize() + ".",
+                callback=_pin_source(name, kind),
+            )(f)
+        return f
+
+    return decorate
+
+
+def _pin_source(name: str, kind: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value:
+            state().pin_sources[name] = (kind, value)
+
+    return callback
+
+
+def read_pin(name: str, label: str, *, new: bool = False, policy: PinPolicy | None = None) -> Pin:
+    """A PIN from its option's source, else a hidden prompt (twice for a new PIN)."""
+    source = state().pin_sources.get(name)
+    if source is not None:
+        return _pin_from_source(label, *source)
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"no {label} given: use --{name}-env VAR or --{name}-file PATH|- (PINs never go on the command line)"
+        )
+    while True:
+        text = click.prompt(f"{label.capitalize()}", hide_input=True, confirmation_prompt=new)
+        pin = Pin(text)
+        if not new or policy is None:
+            return pin
+        problems = policy.violations(pin)
+        if not problems:
+            return pin
+        click.echo("That PIN does not meet the policy: " + "; ".join(problems), err=True)
+
+
+def _pin_from_source(label: str, kind: str, where: str) -> Pin:
+    if kind == "env":
+        value = os.environ.get(where)
+        if value is None:
+            raise InvalidInput(f"the environment variable {where} (for the {label}) is not set")
+        return Pin(value)
+    if where == "-":
+        return Pin.from_text(_stdin_line(label))
+    try:
+        mode = os.stat(where).st_mode
+        with open(where, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the {label} file {where}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        click.echo(f"warning: {where} (holding the {label}) is readable by others; chmod 600 it", err=True)
+    return Pin.from_text(text)
+
+
+def _stdin_line(label: str) -> str:
+    # Several PINs may come from stdin, one line each, in the order they are asked for.
+    st = state()
+    if st.stdin_lines is None:
+        st.stdin_lines = sys.stdin.read().splitlines()
+    if not st.stdin_lines:
+        raise InvalidInput(f"stdin has no line left for the {label}")
+    return st.stdin_lines.pop(0)
+
+
+def open_selected(policy: PinPolicy | None = None) -> Token:
+    from ..discovery import open_token
+
+    st = state()
+    token = open_token(st.token, module=st.module, policy=policy)
+    # Log out and close sessions when the command ends: login state outlives objects.
+    click.get_current_context().call_on_close(token.close)
+    return token
+
+
+def emit(data: Any, text: str | Callable[[], str]) -> None:
+    """Print ``data`` as JSON with --json, else the human text."""
+    if state().json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=str))
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+def step(message: str) -> None:
+    """Progress for humans on stderr, so that stdout stays clean for data."""
+    if not state().json:
+        click.echo(message, err=True)
+
+
+def confirm(question: str, force: bool) -> None:
+    """Ask before destroying anything; --force answers yes for scripts."""
+    if force:
+        return
+    if not sys.stdin.isatty():
+        click.echo(f"{question} No terminal to ask on: pass --force to confirm.", err=True)
+        raise click.Abort()
+    click.confirm(question, abort=True)
+
+
+def force_option(f: F) -> F:
+    return click.option("--force", is_flag=True, help="Do not ask for confirmation.")(f)
+
+
+def final_try_option(f: F) -> F:
+    return click.option(
+        "--allow-final-try", is_flag=True,
+        help="Send the PIN even if one more failure would lock the token.",
+    )(f)
