@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs the end-to-end demo on a simulated USB-Key:
+# create a token, set and change its PINs, generate keys, sign a file, verify it
+# with sitoken and with openssl. Every step is printed as it happens.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=setup.sh
+source "$ROOT/scripts/setup.sh"
+
+OUT="$ROOT/demo-out"
+rm -rf "$OUT" && mkdir -p "$OUT"
+export SITOKEN_SIM_DIR="$OUT/softhsm"   # a private token store, removed at the next run
+unset SOFTHSM2_CONF SITOKEN_MODULE
+
+# Demo PINs, passed by variable name (never on the command line). Do not reuse them.
+export DEMO_SO_PIN="demo-so-2468" DEMO_PIN="zq83demo" DEMO_NEW_PIN="k7w2demo" DEMO_RESET_PIN="r5t9demo"
+
+n=0
+step() { n=$((n + 1)); printf '\n== step %d: %s\n' "$n" "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+step "what sitoken sees on this machine"
+run sitoken doctor
+
+step "create a simulated USB-Key with its SO PIN and user PIN"
+run sitoken sim create demo-key --so-pin-env DEMO_SO_PIN --pin-env DEMO_PIN
+
+step "list tokens (as JSON, the way a script reads them)"
+run sitoken tokens --json
+
+step "a weak new PIN is refused before it reaches the token"
+WEAK=123456 sitoken pin change --token demo-key --pin-env DEMO_PIN --new-pin-env WEAK \
+  && { echo "unexpected: weak PIN accepted"; exit 1; } || echo "refused, exit status $?"
+
+step "the holder changes the PIN"
+run sitoken pin change --token demo-key --pin-env DEMO_PIN --new-pin-env DEMO_NEW_PIN
+
+step "a wrong PIN is refused and the token says so"
+WRONG=wrong1pin sitoken sign --token demo-key --key none --in /dev/null --out /dev/null --pin-env WRONG \
+  && { echo "unexpected: wrong PIN accepted"; exit 1; } || echo "refused, exit status $?"
+run sitoken pin status --token demo-key
+
+step "forgotten PIN: the counter resets it with the SO PIN"
+run sitoken pin reset --token demo-key --so-pin-env DEMO_SO_PIN --new-pin-env DEMO_RESET_PIN
+
+step "generate an EC P-256 and an RSA-2048 key pair on the token"
+run sitoken key generate --token demo-key --type ec-p256 --label sign-ec --pin-env DEMO_RESET_PIN
+run sitoken key generate --token demo-key --type rsa2048 --label sign-rsa --pin-env DEMO_RESET_PIN
+run sitoken key list --token demo-key --pin-env DEMO_RESET_PIN
+
+step "sign a document with each key"
+printf 'Social-insurance record 2026-11: contribution confirmed.\n' > "$OUT/record.txt"
+run sitoken sign --token demo-key --key sign-ec --in "$OUT/record.txt" --out "$OUT/record.ec.sig" --pin-env DEMO_RESET_PIN
+run sitoken sign --token demo-key --key sign-rsa --in "$OUT/record.txt" --out "$OUT/record.rsa.sig" --pin-env DEMO_RESET_PIN
+
+step "verify with sitoken (exit 0 when valid)"
+run sitoken verify --token demo-key --key sign-ec --in "$OUT/record.txt" --sig "$OUT/record.ec.sig"
+run sitoken verify --token demo-key --key sign-rsa --in "$OUT/record.txt" --sig "$OUT/record.rsa.sig" --on-token
+
+step "a tampered document does not verify (exit 1)"
+sed 's/confirmed/reversed/' "$OUT/record.txt" > "$OUT/tampered.txt"
+sitoken verify --token demo-key --key sign-ec --in "$OUT/tampered.txt" --sig "$OUT/record.ec.sig" \
+  && { echo "unexpected: tampered document verified"; exit 1; } || echo "rejected, exit status $?"
+
+step "export the public keys and verify with openssl, independently of sitoken"
+run sitoken key export --token demo-key --key sign-ec --out "$OUT/sign-ec.pem"
+run sitoken key export --token demo-key --key sign-rsa --out "$OUT/sign-rsa.pem"
+run openssl dgst -sha256 -verify "$OUT/sign-ec.pem" -signature "$OUT/record.ec.sig" "$OUT/record.txt"
+run openssl dgst -sha256 -verify "$OUT/sign-rsa.pem" -signature "$OUT/record.rsa.sig" "$OUT/record.txt"
+
+printf '\nDemo complete. Files are in %s\n' "$OUT"

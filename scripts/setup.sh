@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what sitoken needs on Debian 12 and builds .venv: idempotent, quiet when nothing is missing.
+# Sourced by scripts/demo.sh and scripts/test.sh; run it alone to set up a development checkout.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+
+# Debian packages: the SoftHSM module and tool, OpenSC, a PC/SC daemon with the vpcd virtual
+# reader, the headers pyscard and the cffi extension build against, and Python's venv.
+APT_PACKAGES=(
+  softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
+  openssl procps
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing_packages() {
+  local pkg
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+  done
+}
+
+install_apt() {
+  local missing
+  missing="$(missing_packages | tr '\n' ' ')"
+  [ -z "${missing// /}" ] && return 0
+  echo "sitoken setup: installing Debian packages: $missing"
+  as_root apt-get update -qq
+  # shellcheck disable=SC2086
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# The system's pcscd (socket-activated by systemd) is left alone: the test bed runs its own.
+install_venv() {
+  local python="${PYTHON:-python3}"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "sitoken setup: creating $VENV with $("$python" --version)"
+    "$python" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.sitoken-installed"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ] \
+     || ! "$VENV/bin/python" -c "import sitoken, pytest" 2>/dev/null; then
+    echo "sitoken setup: installing sitoken and its test extras into .venv"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+    touch "$stamp"
+  fi
+}
+
+install_apt
+install_venv
+export PATH="$VENV/bin:$PATH"
