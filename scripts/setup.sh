@@ -51,6 +51,17 @@ install_venv() {
   fi
 }
 
+# The emulated OpenPGP card lives in a venv of its own: its "smartcard" package would
+# shadow pyscard's module of the same name in .venv.
+install_emulator() {
+  local emu="$ROOT/.venv-emu"
+  if ! "$emu/bin/python" -m pip show -q smartcard-app-openpgp >/dev/null 2>&1; then
+    echo "sitoken setup: installing the OpenPGP card emulator into .venv-emu"
+    (cd "$ROOT" && "$VENV/bin/python" -m testbed.pcsc_bed setup-emu >/dev/null)
+  fi
+}
+
 install_apt
 install_venv
+install_emulator
 export PATH="$VENV/bin:$PATH"

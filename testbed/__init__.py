@@ -1,0 +1,1 @@
+"""Test beds of sitoken: real middleware started privately for tests and QA (not shipped)."""
