@@ -1,0 +1,280 @@
+"""CMS SignedData (RFC 5652) made through a KeySigner, and its verification to a trust anchor."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from asn1crypto import cms, tsp  # noqa: F401 - tsp registers the signing-certificate-v2 attribute
+from asn1crypto import x509 as a509
+
+from ..certs.keys import (
+    KeySigner,
+    choose_mechanism,
+    load_public_key,
+    mechanism_of,
+    sign_checked,
+    signature_algorithm,
+    verify_signature,
+)
+from ..certs.names import format_name
+from ..certs.parse import MAX_CHAIN, ParsedCertificate, parse_certificate, public_key_matches
+from ..certs.path import validate_path
+from ..errors import InvalidInput, KeyNotFound, SignatureInvalid
+from ..token import Mechanism
+
+_DIGESTS = ("sha256", "sha384", "sha512")
+
+
+@dataclass(frozen=True)
+class CmsVerification:
+    """A CMS signature that verified: who signed, when, and the path to the trust anchor."""
+
+    signer_subject: str
+    signer_certificate: bytes
+    signing_time: datetime | None  # as the signer claims it; not a trusted timestamp
+    checked_at: datetime  # the moment the certificates were checked for validity
+    mechanism: Mechanism
+    path: tuple[bytes, ...]  # signer certificate first, trust anchor last
+    certificates: tuple[bytes, ...]  # every certificate the CMS carried
+    detached: bool
+    content: bytes
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "valid": True,
+            "signer": self.signer_subject,
+            "signing_time": self.signing_time.isoformat() if self.signing_time else None,
+            "checked_at": self.checked_at.isoformat(),
+            "mechanism": self.mechanism.value,
+            "path": [format_name(parse_certificate(d).subject_der) for d in self.path],
+            "certificates": len(self.certificates),
+            "detached": self.detached,
+            "content_length": len(self.content),
+        }
+
+
+# ---------------------------------------------------------------------------- signing
+
+
+def _digest_name(mechanism: Mechanism) -> str:
+    # RFC 8419: with signed attributes, Ed25519 signers digest the content with SHA-512.
+    return mechanism.hash_name or "sha512"
+
+
+def _signing_certificate_v2(cert: ParsedCertificate) -> dict[str, object]:
+    tbs = cert.asn1["tbs_certificate"]
+    return {"certs": [{
+        "cert_hash": hashlib.sha256(cert.der).digest(),
+        "issuer_serial": {
+            "issuer": [a509.GeneralName(name="directory_name", value=tbs["issuer"])],
+            "serial_number": tbs["serial_number"].native,
+        },
+    }]}
+
+
+def _signed_attributes(cert: ParsedCertificate, digest: bytes,
+                       signing_time: datetime) -> cms.CMSAttributes:
+    return cms.CMSAttributes([
+        {"type": "content_type", "values": ["data"]},
+        {"type": "signing_time", "values": [_cms_time(signing_time)]},
+        {"type": "message_digest", "values": [digest]},
+        {"type": "signing_certificate_v2", "values": [_signing_certificate_v2(cert)]},
+    ])
+
+
+def _cms_time(moment: datetime) -> cms.Time:
+    moment = moment.astimezone(timezone.utc).replace(microsecond=0)
+    # RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
+    if 1950 <= moment.year < 2050:
+        return cms.Time(name="utc_time", value=moment)
+    return cms.Time(name="generalized_time", value=moment)
+
+
+def sign_cms(
+    signer: KeySigner,
+    certificate_der: bytes,
+    data: bytes,
+    *,
+    chain: Sequence[bytes] = (),
+    detached: bool = True,
+    mechanism: Mechanism | None = None,
+    signing_time: datetime | None = None,
+) -> bytes:
+    """A DER CMS SignedData over ``data`` by the key behind ``certificate_der``.
+
+    Signed attributes: content-type, message-digest, signing-time and
+    signing-certificate-v2 (RFC 5035). The certificate and ``chain`` travel
+    in the CMS so a verifier needs only its trust anchor.
+    """
+    mechanism = choose_mechanism(signer.key_type, mechanism)
+    cert = parse_certificate(certificate_der)
+    if not public_key_matches(cert.der, signer.public_key_der()):
+        raise KeyNotFound("the certificate is not for this signing key")
+    extra = [parse_certificate(der) for der in chain if der != cert.der]
+    digest_name = _digest_name(mechanism)
+    attributes = _signed_attributes(
+        cert, hashlib.new(digest_name, data).digest(),
+        signing_time or datetime.now(timezone.utc),
+    )
+    # The signature covers the attributes encoded as a SET OF (tag 0x31), not as the [0] field.
+    signature = sign_checked(signer, attributes.dump(), mechanism)
+    tbs = cert.asn1["tbs_certificate"]
+    signer_info = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
+            "issuer": tbs["issuer"], "serial_number": tbs["serial_number"]}),
+        "digest_algorithm": {"algorithm": digest_name},
+        "signed_attrs": attributes,
+        "signature_algorithm": signature_algorithm(mechanism),
+        "signature": signature,
+    })
+    signed_data = cms.SignedData({
+        "version": "v1",
+        "digest_algorithms": [{"algorithm": digest_name}],
+        "encap_content_info": {"content_type": "data", "content": None if detached else data},
+        "certificates": [cms.CertificateChoices(name="certificate", value=c.asn1)
+                         for c in [cert, *extra]],
+        "signer_infos": [signer_info],
+    })
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump())
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+def _load_signed_data(cms_der: bytes) -> cms.SignedData:
+    if not cms_der:
+        raise InvalidInput("the signature is empty")
+    try:
+        info = cms.ContentInfo.load(cms_der, strict=True)
+        info.native  # noqa: B018 - parse everything now: asn1crypto is lazy
+    except Exception as exc:  # asn1crypto raises assorted built-in errors on bad input
+        raise InvalidInput(f"not a DER CMS structure: {str(exc)[:200]}") from None
+    if info["content_type"].native != "signed_data":
+        raise InvalidInput(f"CMS content is {info['content_type'].native}, not signed data")
+    signed: cms.SignedData = info["content"]
+    return signed
+
+
+def _content(signed: cms.SignedData, data: bytes | None) -> tuple[bytes, bool]:
+    embedded = signed["encap_content_info"]["content"].native
+    if signed["encap_content_info"]["content_type"].native != "data":
+        raise SignatureInvalid("the signed content is not of type data")
+    if embedded is None and data is None:
+        raise InvalidInput("the signature is detached: give the signed data too")
+    if embedded is not None and data is not None and embedded != data:
+        raise SignatureInvalid("the given data differs from the data inside the signature")
+    if embedded is None:
+        assert data is not None
+        return data, True
+    return bytes(embedded), False
+
+
+def _signer_certificate(signer_info: cms.SignerInfo,
+                        certs: Sequence[ParsedCertificate]) -> ParsedCertificate:
+    sid = signer_info["sid"]
+    for cert in certs:
+        tbs = cert.asn1["tbs_certificate"]
+        if sid.name == "issuer_and_serial_number":
+            wanted = sid.chosen
+            if (wanted["issuer"].dump() == cert.issuer_der
+                    and wanted["serial_number"].native == tbs["serial_number"].native):
+                return cert
+        elif cert.asn1.key_identifier == sid.chosen.native:
+            return cert
+    raise SignatureInvalid("the signer's certificate is not inside the signature")
+
+
+def _attribute(attrs: cms.CMSAttributes, name: str) -> object | None:
+    values = [a["values"] for a in attrs if a["type"].native == name]
+    if len(values) > 1 or (values and len(values[0]) != 1):
+        raise SignatureInvalid(f"signed attribute {name} appears more than once")
+    return values[0][0] if values else None
+
+
+def _check_attributes(attrs: cms.CMSAttributes, digest: bytes,
+                      cert: ParsedCertificate) -> datetime | None:
+    content_type = _attribute(attrs, "content_type")
+    if content_type is None or content_type.native != "data":  # type: ignore[attr-defined]
+        raise SignatureInvalid("the content-type attribute is missing or not data")
+    message_digest = _attribute(attrs, "message_digest")
+    if message_digest is None or message_digest.native != digest:  # type: ignore[attr-defined]
+        raise SignatureInvalid("the data does not match the signature's message digest")
+    ess = _attribute(attrs, "signing_certificate_v2")
+    if ess is not None:
+        first = ess["certs"][0]  # type: ignore[index]
+        algorithm = first["hash_algorithm"]["algorithm"].native
+        if algorithm not in _DIGESTS or hashlib.new(algorithm, cert.der).digest() != \
+                first["cert_hash"].native:
+            raise SignatureInvalid("the signing-certificate attribute names another certificate")
+    when = _attribute(attrs, "signing_time")
+    return when.native.astimezone(timezone.utc) if when is not None else None  # type: ignore[attr-defined]
+
+
+def _signed_bytes(signer_info: cms.SignerInfo, content: bytes) -> bytes:
+    attrs = signer_info["signed_attrs"]
+    if not attrs:
+        return content
+    # The signer signed the attributes as a SET OF: same bytes, universal tag 0x31 for [0].
+    return b"\x31" + bytes(attrs.dump())[1:]
+
+
+def _verify_signer(signer_info: cms.SignerInfo, cert: ParsedCertificate, content: bytes,
+                   digest_name: str) -> Mechanism:
+    mechanism = mechanism_of(signer_info["signature_algorithm"], digest_name)
+    try:
+        public_key = load_public_key(cert.spki_der)
+    except InvalidInput:
+        raise SignatureInvalid("the signer's key type is not supported") from None
+    verify_signature(public_key, signer_info["signature"].native,
+                     _signed_bytes(signer_info, content), mechanism)
+    return mechanism
+
+
+def verify_cms(
+    cms_der: bytes,
+    data: bytes | None = None,
+    *,
+    trust: Sequence[bytes],
+    at: datetime | None = None,
+) -> CmsVerification:
+    """Check a CMS SignedData with one signer; raise SignatureInvalid saying why it fails.
+
+    ``data`` is needed for a detached signature. The signer's certificate must
+    chain to one of ``trust`` (DER certificates) and be valid at ``at``, which
+    defaults to the claimed signing time, else now. Malformed input raises
+    InvalidInput. Revocation is not checked.
+    """
+    signed = _load_signed_data(cms_der)
+    if len(signed["signer_infos"]) != 1:
+        raise SignatureInvalid(f"the signature has {len(signed['signer_infos'])} signers; "
+                               "sitoken verifies exactly one")
+    signer_info = signed["signer_infos"][0]
+    content, detached = _content(signed, data)
+    choices = [c for c in (signed["certificates"] or []) if c.name == "certificate"]
+    certs = [parse_certificate(c.chosen.dump()) for c in choices[: MAX_CHAIN * 4]]
+    cert = _signer_certificate(signer_info, certs)
+    digest_name = signer_info["digest_algorithm"]["algorithm"].native
+    if digest_name not in _DIGESTS:
+        raise SignatureInvalid(f"digest algorithm {digest_name} is not supported")
+    signing_time = None
+    if signer_info["signed_attrs"]:
+        signing_time = _check_attributes(
+            signer_info["signed_attrs"], hashlib.new(digest_name, content).digest(), cert)
+    mechanism = _verify_signer(signer_info, cert, content, digest_name)
+    checked_at = (at or signing_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    path = validate_path(cert, [c for c in certs if c is not cert], trust, checked_at)
+    return CmsVerification(
+        signer_subject=format_name(cert.subject_der),
+        signer_certificate=cert.der,
+        signing_time=signing_time,
+        checked_at=checked_at,
+        mechanism=mechanism,
+        path=tuple(c.der for c in path),
+        certificates=tuple(c.der for c in certs),
+        detached=detached,
+        content=content,
+    )
