@@ -15,6 +15,12 @@ _BED = Path(tempfile.mkdtemp(prefix="sitoken-test-"))
 os.environ["SITOKEN_SIM_DIR"] = str(_BED / "sim")
 os.environ["SOFTHSM2_CONF"] = str(_BED / "sim" / "softhsm2.conf")
 os.environ.pop("SITOKEN_MODULE", None)
+# libpcsclite reads PCSCLITE_CSOCK_NAME once per process: any PC/SC call (the discovery
+# fallback tries cards) must already go to the test bed's private pcscd, never the system one.
+PCSC_DIR = _BED / "pcsc"
+PCSC_DIR.mkdir()
+os.environ["SITOKEN_TEST_PCSC_DIR"] = str(PCSC_DIR)
+os.environ["PCSCLITE_CSOCK_NAME"] = str(PCSC_DIR / "pcscd.comm")
 
 SO_PIN = "so-pin-2468"
 USER_PIN = "user7pin3"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .errors import InvalidInput
+from . import pcsc
+from .errors import InvalidInput, ModuleLoadError, TokenNotFound
 from .pin import Pin, PinPolicy
 from .pkcs11 import Module, Pkcs11Token, free_slot, resolve_module
 from .pkcs11.driver import token_info_from_raw
@@ -26,11 +27,41 @@ def open_token(
 ) -> Token:
     """One token: by label, serial, ``pkcs11:`` URI, or ``pcsc:READER`` for a card.
 
-    With no selector, the module's only initialised token is opened.
+    With no selector, the module's only initialised token is opened. A plain selector
+    that matches no token of the module is tried as the serial of a card in a PC/SC
+    reader, when pyscard is installed.
     """
     if token and token.startswith(PCSC_PREFIX):
-        return _open_pcsc(token[len(PCSC_PREFIX):], policy)
-    return Pkcs11Token.open(load_module(module), token, policy)
+        return pcsc.open_card(token[len(PCSC_PREFIX):], policy=policy)
+    try:
+        mod = load_module(module)
+    except ModuleLoadError as exc:
+        # A card holder without any PKCS#11 module still selects the card by its serial.
+        if not _plain(token) or module is not None:
+            raise
+        return _open_card_by_serial(token or "", policy, f"no PKCS#11 module to search ({exc})")
+    try:
+        return Pkcs11Token.open(mod, token, policy)
+    except TokenNotFound as exc:
+        if not _plain(token) or any(token in (i.label, i.serial) for i in mod.token_infos()):
+            raise  # several tokens matched: ambiguity is not a reason to look at cards
+        return _open_card_by_serial(token or "", policy, str(exc))
+
+
+def _plain(token: str | None) -> bool:
+    """A label or serial (not a URI), when pyscard is there to look for cards."""
+    return bool(token) and not (token or "").startswith("pkcs11:") and pcsc.available()
+
+
+def _open_card_by_serial(serial: str, policy: PinPolicy | None, pkcs11_searched: str) -> Token:
+    """The card with this serial; else one TokenNotFound saying everything that was searched."""
+    try:
+        card: Token = pcsc.open_card_by_serial(serial, policy=policy)
+    except TokenNotFound as exc:
+        raise TokenNotFound(f"{pkcs11_searched}; {exc}") from None
+    except ModuleLoadError as exc:  # no pcscd: still say what the PKCS#11 search found
+        raise TokenNotFound(f"{pkcs11_searched}; PC/SC cards not searched: {exc}") from None
+    return card
 
 
 def open_free_token(*, module: str | None = None, policy: PinPolicy | None = None) -> Pkcs11Token:
@@ -49,11 +80,3 @@ def create_simulated_token(label: str, so_pin: Pin, user_pin: Pin, policy: PinPo
     token.init_pin(so_pin, user_pin)
     return token.info()
 
-
-def _open_pcsc(reader: str, policy: PinPolicy | None) -> Token:
-    # Imported late: pyscard is an optional dependency, needed only for card readers.
-    from importlib import import_module
-
-    pcsc = import_module("sitoken.pcsc")
-    token: Token = pcsc.open_card(reader, policy=policy)
-    return token

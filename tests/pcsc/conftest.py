@@ -51,7 +51,8 @@ def pcsc_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscBed]:
         check_prerequisites()
     except BedUnavailable as exc:
         bed_missing(str(exc))
-    bed = PcscBed(directory=tmp_path_factory.mktemp("pcsc-bed"))
+    # The directory the root conftest pointed PCSCLITE_CSOCK_NAME at, before any PC/SC call.
+    bed = PcscBed(directory=Path(os.environ["SITOKEN_TEST_PCSC_DIR"]))
     try:
         bed.start()
     except BedError as exc:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from ..errors import (
     CardError,
+    InvalidInput,
     KeyNotFound,
     NotSupported,
     PinError,
@@ -69,11 +70,70 @@ class CommandApdu:
             le = (b"" if self.data else b"\x00") + (self.le % 65536).to_bytes(2, "big")
         return header + lc + self.data + le
 
+    @classmethod
+    def decode(cls, raw: bytes) -> CommandApdu:
+        """Parse a whole command APDU as an integrator writes it (ISO 7816-3 cases 1-4)."""
+        if len(raw) < 4:
+            raise InvalidInput(f"a command APDU has at least 4 bytes, not {len(raw)}")
+        cla, ins, p1, p2 = raw[:4]
+        body = raw[4:]
+        if not body:
+            return cls(cla, ins, p1, p2)
+        if body[0] == 0 and len(body) >= 3:
+            data, le = _extended_body(body[1:])
+        else:
+            data, le = _short_body(body)
+        return cls(cla, ins, p1, p2, data, le)
+
+    @property
+    def extended(self) -> bool:
+        return len(self.data) > SHORT_MAX_DATA or (self.le or 0) > 256
+
     @property
     def secret(self) -> bool:
         if self.ins in _SECRET_INS:
             return True
         return self.ins == INS_PUT_DATA and (self.p1 << 8 | self.p2) in _SECRET_PUT_DATA
+
+
+def _short_body(body: bytes) -> tuple[bytes, int | None]:
+    if len(body) == 1:
+        return b"", body[0] or 256  # case 2: Le only
+    lc = body[0]
+    if len(body) == 1 + lc:
+        return body[1:], None  # case 3
+    if len(body) == 2 + lc:
+        return body[1:-1], body[-1] or 256  # case 4
+    raise InvalidInput(f"Lc says {lc} data bytes but the APDU carries {len(body) - 1}")
+
+
+def _extended_body(body: bytes) -> tuple[bytes, int | None]:
+    size = int.from_bytes(body[:2], "big")
+    if len(body) == 2:
+        return b"", size or 65536  # case 2E
+    if len(body) == 2 + size:
+        return body[2:], None  # case 3E
+    if len(body) == 4 + size:
+        return body[2:-2], int.from_bytes(body[-2:], "big") or 65536  # case 4E
+    raise InvalidInput(f"extended Lc says {size} data bytes but the APDU carries {len(body) - 2}")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One command and the card's whole answer, for integrators (the ``apdu`` command)."""
+
+    command: CommandApdu
+    data: bytes
+    sw: int
+
+    @property
+    def ok(self) -> bool:
+        return self.sw == SW_OK
+
+    def to_dict(self) -> dict[str, object]:
+        # The command as the traffic log shows it: PIN data never leaves as hex.
+        return {"command": describe_command(self.command), "response": self.data.hex().upper(),
+                "sw": f"{self.sw:04X}"}
 
 
 # -- status words ------------------------------------------------------------------

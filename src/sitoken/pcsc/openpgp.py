@@ -27,7 +27,7 @@ from ..errors import (
     TokenNotFound,
 )
 from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole, PinStatus
-from ..token import Capabilities, KeyInfo, KeyType, Mechanism, Token, TokenInfo
+from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate, Token, TokenInfo
 from . import openpgp_data as od
 from . import tlv
 from .apdu import SW_OK, ApduSession, CommandApdu, Connection, error_for_sw
@@ -160,6 +160,11 @@ class OpenPgpCard(Token):
             slot=self.reader,
         )
 
+    def serials(self) -> tuple[str, ...]:
+        """Serials the card answers to: the AID serial, and OpenSC's manufacturer + serial form."""
+        aid = self._app_data().aid
+        return aid.serial_hex.lower(), f"{aid.manufacturer_id:04x}{aid.serial_hex}".lower()
+
     def pin_status(self, role: PinRole = PinRole.USER) -> PinStatus:
         status = self._pw_status()
         tries = status.pw1_tries if role is PinRole.USER else status.pw3_tries
@@ -174,6 +179,8 @@ class OpenPgpCard(Token):
             key_types=(KeyType.RSA2048,),
             mechanisms=SIGN_MECHANISMS,
             can_delete_keys=False,
+            keygen_needs_so_pin=True,  # GENERATE ASYMMETRIC KEY PAIR and PUT DATA need PW3
+            stores_ca_certificates=False,
         )
 
     # -- PIN lifecycle -------------------------------------------------------------------
@@ -393,8 +400,21 @@ class OpenPgpCard(Token):
         data = self._get_data(od.DO_CARDHOLDER_CERTIFICATE)
         return data or None
 
-    def import_certificate(self, der: bytes) -> None:
-        """Store a DER certificate in DO 7F21 (needs :meth:`login_admin`)."""
+    def certificates(self) -> list[StoredCertificate]:
+        """The cardholder certificate, bound to the signature key (id 01)."""
+        der = self.read_certificate()
+        return [StoredCertificate(label="sig", id="01", der=der, authority=False)] if der else []
+
+    def delete_certificates(self, *, label: str | None = None, key_id: bytes | None = None) -> int:
+        had = bool(self.certificates())
+        if had:
+            self.delete_certificate()
+        return int(had)
+
+    def import_certificate(self, der: bytes, *, label: str = "", key_id: bytes = b"", authority: bool = False) -> None:
+        """Store a DER certificate in DO 7F21 (needs :meth:`login_admin`); the card keeps no CA certificates."""
+        if authority:
+            raise NotSupported("an OpenPGP card has one certificate slot, for the holder's certificate")
         try:
             x509.load_der_x509_certificate(der)
         except ValueError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -146,6 +146,11 @@ class _Watcher:
         except (TokenAbsent, TokenNotFound):
             time.sleep(self.retry_s)  # a reader went away mid-look: look again
             return []
+        except TokenError:
+            # Seen once as "Access denied" (0x8010006A) from a pcscd still starting after a
+            # restart: a dead monitor thread is worse than one more reconnect.
+            log.warning("PC/SC context failed; treating the service as lost", exc_info=True)
+            return self._lost()
         events = diff(self.known or {}, current)
         self.known = current
         if not events:
@@ -201,7 +206,7 @@ def _current_state(state: ReaderState) -> int:
 def watch(
     *, timeout: float | None = None, stop: threading.Event | None = None,
     initial: bool = True, poll_ms: int = 200, retry_s: float = 0.2,
-) -> Iterator[ReaderEvent]:
+) -> Generator[ReaderEvent, None, None]:
     """Reader and card events, as they happen, for ``timeout`` seconds (None: until ``stop``).
 
     With ``initial`` the readers and cards already there come first as added/inserted.

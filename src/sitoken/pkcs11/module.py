@@ -144,6 +144,18 @@ class Module:
             raise error_for_rv(rv, "C_Initialize")
         self.os_locking = True
 
+    def reinitialize(self) -> None:
+        """C_Finalize and C_Initialize again (OS locking): every session and login is gone.
+
+        The module forgets what it cached about its tokens (OpenSC: card bindings, PIN
+        cache) and re-reads its configuration from the environment (``OPENSC_CONF``).
+        Close every ``Pkcs11Token`` of this module first: their handles die here.
+        """
+        with self._lock:
+            rv = self.ck.reinitialize_os_locking()
+        if rv != CKR_OK:
+            raise error_for_rv(rv, "C_Initialize")
+
     @classmethod
     def load(cls, path: str) -> Module:
         key = os.path.realpath(path)
