@@ -68,4 +68,21 @@ run sitoken key export --token demo-key --key sign-rsa --out "$OUT/sign-rsa.pem"
 run openssl dgst -sha256 -verify "$OUT/sign-ec.pem" -signature "$OUT/record.ec.sig" "$OUT/record.txt"
 run openssl dgst -sha256 -verify "$OUT/sign-rsa.pem" -signature "$OUT/record.rsa.sig" "$OUT/record.txt"
 
+step "certificate request (PKCS#10) signed on the token, issued by the local demo CA"
+run sitoken csr --token demo-key --key sign-ec --subject "CN=张三,OU=Individual-1,O=某市社会保险事业管理中心,C=CN" \
+  --san email:zhangsan@example.cn --out "$OUT/sign-ec.csr" --pin-env DEMO_RESET_PIN
+run openssl req -verify -in "$OUT/sign-ec.csr" -noout
+run sitoken ca init "$OUT/demo-ca" --name "sitoken Demo CA"
+run sitoken ca issue "$OUT/demo-ca" --csr "$OUT/sign-ec.csr" --days 365 --out "$OUT/sign-ec.issued.pem"
+
+step "install the certificate with its chain next to its key, and check its status"
+run sitoken cert import --token demo-key "$OUT/sign-ec.issued.pem" --pin-env DEMO_RESET_PIN
+run sitoken cert status --token demo-key
+
+step "CMS signature of the document, verified by sitoken and by openssl cms"
+run sitoken sign --token demo-key --key sign-ec --cms --in "$OUT/record.txt" --out "$OUT/record.p7s" --pin-env DEMO_RESET_PIN
+run sitoken verify --cms --trust "$OUT/demo-ca/root.pem" --in "$OUT/record.txt" --sig "$OUT/record.p7s"
+run openssl cms -verify -binary -inform DER -in "$OUT/record.p7s" -content "$OUT/record.txt" \
+  -CAfile "$OUT/demo-ca/root.pem" -purpose any -out /dev/null
+
 printf '\nDemo complete. Files are in %s\n' "$OUT"

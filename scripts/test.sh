@@ -6,4 +6,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=setup.sh
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-exec "$VENV/bin/python" -m pytest "$@"
+# Coverage of the library is measured on every run (SITOKEN_COV=0 turns it off: faster, and
+# no tracer in the way of a debugger). Only lines of sitoken are counted, not the tests.
+COV_ARGS=()
+if [ "${SITOKEN_COV:-1}" != "0" ]; then
+  COV_ARGS=(--cov=sitoken --cov-report=term:skip-covered)
+fi
+exec "$VENV/bin/python" -m pytest ${COV_ARGS[@]+"${COV_ARGS[@]}"} "$@"

@@ -30,7 +30,11 @@ class Pin:
 
     def __init__(self, value: str | bytes | bytearray) -> None:
         if isinstance(value, str):
-            value = value.encode("utf-8")
+            try:
+                value = value.encode("utf-8")
+            except UnicodeEncodeError:
+                # Bytes that are not UTF-8 (in a variable or argv) reach Python as lone surrogates.
+                raise InvalidInput("the PIN is not valid UTF-8 text") from None
         self._buf = bytearray(value)
         self._wiped = False
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
+from .errors import NotSupported
 from .pin import Pin, PinPolicy, PinRole, PinStatus
 
 
@@ -67,6 +68,11 @@ class Capabilities:
     key_types: tuple[KeyType, ...]
     mechanisms: tuple[Mechanism, ...]
     can_delete_keys: bool = True
+    # OpenPGP cards (and OpenSC over them) generate keys and write certificates under the
+    # admin PIN, not the user PIN.
+    keygen_needs_so_pin: bool = False
+    # A card with one certificate slot per key cannot keep the CA certificates of a chain.
+    stores_ca_certificates: bool = True
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -74,9 +80,21 @@ class Capabilities:
             "exact_retries": self.exact_retries,
             "can_unblock": self.can_unblock,
             "can_delete_keys": self.can_delete_keys,
+            "keygen_needs_so_pin": self.keygen_needs_so_pin,
+            "stores_ca_certificates": self.stores_ca_certificates,
             "key_types": [k.value for k in self.key_types],
             "mechanisms": [m.value for m in self.mechanisms],
         }
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    """A certificate object as the token holds it."""
+
+    label: str
+    id: str  # CKA_ID (or card key reference) as hex: the same as its key pair's for a holder's certificate
+    der: bytes
+    authority: bool
 
 
 @dataclass(frozen=True)
@@ -154,6 +172,13 @@ class Token(abc.ABC):
     def login(self, pin: Pin, *, force: bool = False) -> None:
         """Log the holder in; refuses on the final try unless ``force``."""
 
+    def login_admin(self, so_pin: Pin, *, force: bool = False) -> None:
+        """Log the administrator in, for drivers whose key generation needs the SO PIN.
+
+        See ``capabilities.keygen_needs_so_pin``; refuses on the final try unless ``force``.
+        """
+        raise NotSupported("this token has no administrator login for key operations")
+
     @abc.abstractmethod
     def logout(self) -> None: ...
 
@@ -205,6 +230,20 @@ class Token(abc.ABC):
         self, selector: str, data: bytes, signature: bytes, mechanism: Mechanism | None = None
     ) -> bool:
         """Verify on the token (with the token's public key object)."""
+
+    # -- certificates --------------------------------------------------------------
+
+    def certificates(self) -> list[StoredCertificate]:
+        """Certificate objects on the token (drivers that cannot store any say so)."""
+        raise NotSupported("this token's driver cannot store certificates")
+
+    def import_certificate(self, der: bytes, *, label: str = "", key_id: bytes = b"", authority: bool = False) -> None:
+        """Store a DER certificate; a holder's certificate shares its key pair's id."""
+        raise NotSupported("this token's driver cannot store certificates")
+
+    def delete_certificates(self, *, label: str | None = None, key_id: bytes | None = None) -> int:
+        """Delete matching certificates; returns how many went."""
+        raise NotSupported("this token's driver cannot store certificates")
 
     def close(self) -> None:  # noqa: B027 - drivers without resources keep the no-op
         """Release sessions; idempotent."""

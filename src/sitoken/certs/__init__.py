@@ -7,7 +7,7 @@ from .info import CertInfo, cert_info, spki_fingerprint
 from .keys import KeySigner, SoftwareSigner
 from .localca import Issued, LocalCA
 from .names import format_name, name_der, parse_name
-from .parse import leaf_of, load_certificates, order_chain, public_key_matches, to_pem
+from .parse import csr_pem, leaf_of, load_certificates, order_chain, public_key_matches, to_pem
 from .path import validate_path
 from .request import build_csr, build_self_signed
 
@@ -21,6 +21,7 @@ __all__ = [
     "build_csr",
     "build_self_signed",
     "cert_info",
+    "csr_pem",
     "format_name",
     "leaf_of",
     "load_certificates",

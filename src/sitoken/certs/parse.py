@@ -143,6 +143,15 @@ def load_certificates(data: bytes) -> list[bytes]:
     return [parse_certificate(der).der for der in ders]
 
 
+def csr_pem(der: bytes) -> bytes:
+    """PEM text for a DER certificate request."""
+    try:
+        request = x509.load_der_x509_csr(der)
+    except ValueError as exc:
+        raise InvalidInput(f"not a DER certificate request: {_reason(exc)}") from None
+    return request.public_bytes(serialization.Encoding.PEM)
+
+
 def to_pem(ders: Sequence[bytes]) -> bytes:
     """PEM text for DER certificates, in the given order."""
     return b"".join(

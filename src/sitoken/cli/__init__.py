@@ -13,8 +13,10 @@ from .. import __version__
 from ..errors import SitokenError
 from . import exitcodes
 from .admin_cmds import doctor, sim_group
+from .cert_cmds import ca_group, cert_group, csr
 from .common import selection_options, state
-from .key_cmds import key_group, sign, verify
+from .key_cmds import key_group
+from .sign_cmds import sign, verify
 from .token_cmds import pin_group, token_group, tokens
 
 EPILOG = "Exit statuses: " + "; ".join(f"{code} {text}" for code, text in exitcodes.DESCRIPTIONS.items())
@@ -51,12 +53,17 @@ def cli() -> None:
     """
 
 
-for command in (tokens, token_group, pin_group, key_group, sign, verify, doctor, sim_group):
+for command in (tokens, token_group, pin_group, key_group, sign, verify, csr, cert_group, ca_group, doctor, sim_group):
     cli.add_command(command)
 
 
 def _register_optional() -> None:
-    """Commands that live with optional layers (benchmark, certificates, provisioning)."""
+    """Commands that live with optional layers (benchmark, certificates, provisioning, PC/SC)."""
+    # PC/SC commands are always listed: without pyscard they say so (exit 11) instead of vanishing.
+    from .pcsc_cmds import PCSC_COMMANDS
+
+    for pcsc_command in PCSC_COMMANDS:
+        cli.add_command(pcsc_command)
     try:
         from .bench_cmd import bench
     except ImportError:

@@ -10,7 +10,6 @@ import click
 from .. import pubkey
 from ..errors import InvalidInput
 from ..token import KeyInfo, KeyType, Mechanism, Token
-from . import exitcodes
 from .common import (
     confirm,
     emit,
@@ -33,6 +32,15 @@ def login(token: Token, allow_final_try: bool = False) -> None:
     pin = read_pin("pin", "user PIN")
     with pin:
         token.login(pin, force=allow_final_try)
+
+
+def login_for_writes(token: Token, allow_final_try: bool = False) -> None:
+    """Log in as whoever may create objects: the user, or the admin on OpenPGP cards."""
+    if token.capabilities.keygen_needs_so_pin:
+        with read_pin("so-pin", "SO (admin) PIN") as so_pin:
+            token.login_admin(so_pin, force=allow_final_try)
+    else:
+        login(token, allow_final_try)
 
 
 def _maybe_login(token: Token) -> None:
@@ -84,13 +92,19 @@ def key_group() -> None:
 @click.option("--label", required=True, help="Label of the new key pair (unique on the token).")
 @click.option("--id", "key_id", metavar="HEX", help="CKA_ID to give the pair (default: random).")
 @pin_options("pin", "user PIN")
+@pin_options("so-pin", "SO (admin) PIN")
 @final_try_option
 @json_option
 def key_generate(key_type: str, label: str, key_id: str | None, allow_final_try: bool) -> None:
-    """Generate a key pair on the token (the private key never leaves it)."""
+    """Generate a key pair on the token (the private key never leaves it).
+
+    OpenPGP cards generate under the admin PIN: there the SO PIN is asked
+    (--so-pin-env/--so-pin-file or a prompt) instead of the user PIN, and
+    --label names the key slot (sig, dec, aut).
+    """
     token = open_selected()
     raw_id = _hex(key_id) if key_id else None
-    login(token, allow_final_try)
+    login_for_writes(token, allow_final_try)
     step(f"generating {key_type} key pair {label!r} on the token ...")
     info = token.generate_key(KeyType(key_type), label, raw_id)
     emit(info.to_dict(), f"generated {_key_line(info)}")
@@ -145,88 +159,3 @@ def key_export(selector: str, out: str, fmt: str) -> None:
     write_output(out, pubkey.spki_to_pem(spki) if fmt == "pem" else spki)
     if out != "-":
         step(f"public key of {selector!r} written to {out}")
-
-
-@click.command("sign")
-@selection_options
-@click.option("--key", "selector", required=True, help="Key label, or id:HEX.")
-@click.option("--in", "in_", required=True, help="File to sign, or - for stdin.")
-@click.option("--out", "out", required=True, help="Signature file, or - for stdout.")
-@click.option("--mechanism", type=MECHANISMS, help="Signature scheme (default: the key type's).")
-@click.option("--raw-ecdsa", is_flag=True, help="ECDSA signature as raw r||s instead of DER.")
-@pin_options("pin", "user PIN")
-@final_try_option
-@json_option
-def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bool,
-         allow_final_try: bool) -> None:
-    """Sign a file with a key on the token.
-
-    \b
-    Examples:
-      sitoken sign --key sign-key --in contract.pdf --out contract.sig --pin-env PIN
-      sitoken sign --key rsa-key --mechanism rsa-pss-sha256 --in data --out data.sig
-    """
-    token = open_selected()
-    data = read_input(in_)
-    login(token, allow_final_try)
-    key_type = token.find_key(selector).key_type
-    mech = _chosen_mechanism(mechanism, key_type)
-    signature = token.sign(selector, data, mech)
-    if raw_ecdsa and mech.family == "ec" and key_type is not None:
-        signature = pubkey.ecdsa_der_to_raw(signature, pubkey.curve_size(key_type))
-    write_output(out, signature)
-    emit({"key": selector, "mechanism": mech.value, "signature_bytes": len(signature), "out": out},
-         f"signed {in_} with {selector!r} ({mech.value}); signature in {out}")
-
-
-@click.command("verify")
-@selection_options
-@click.option("--key", "selector", help="Key label or id:HEX on the token.")
-@click.option("--pubkey", "pubkey_file", help="Verify with this public key file (PEM/DER) instead.")
-@click.option("--in", "in_", required=True, help="The signed file, or - for stdin.")
-@click.option("--sig", "sig", required=True, help="The signature file.")
-@click.option("--mechanism", type=MECHANISMS, help="Signature scheme (default: the key type's).")
-@click.option("--raw-ecdsa", is_flag=True, help="The ECDSA signature is raw r||s.")
-@click.option("--on-token", is_flag=True, help="Let the token verify instead of the host.")
-@json_option
-def verify(selector: str | None, pubkey_file: str | None, in_: str, sig: str, mechanism: str | None,
-           raw_ecdsa: bool, on_token: bool) -> None:
-    """Verify a signature. Exits 0 when valid and 1 when not.
-
-    \b
-    Examples:
-      sitoken verify --key sign-key --in contract.pdf --sig contract.sig
-      sitoken verify --pubkey sign-key.pem --in contract.pdf --sig contract.sig
-    """
-    data, signature = read_input(in_), read_input(sig)
-    spki, key_type, token = _verification_key(selector, pubkey_file)
-    mech = _chosen_mechanism(mechanism, key_type)
-    if raw_ecdsa and mech.family == "ec":
-        signature = pubkey.ecdsa_raw_to_der(signature)
-    if on_token and token is not None and selector:
-        valid = token.verify(selector, data, signature, mech)
-    else:
-        valid = pubkey.verify_host(spki, data, signature, mech)
-    emit({"valid": valid, "mechanism": mech.value, "verified_by": "token" if on_token else "host"},
-         "signature valid" if valid else "signature NOT valid")
-    if not valid:
-        # The verdict is already printed (one JSON document with --json): exit 1 and nothing more.
-        click.get_current_context().exit(exitcodes.SIGNATURE_INVALID)
-
-
-def _verification_key(selector: str | None, pubkey_file: str | None) -> tuple[bytes, KeyType | None, Token | None]:
-    if pubkey_file:
-        spki = pubkey.load_public_key(read_input(pubkey_file))
-        return spki, pubkey.key_type_of_spki(spki), None
-    if not selector:
-        raise click.UsageError("give --key (a key on the token) or --pubkey FILE")
-    token = open_selected()
-    return token.public_key_der(selector), token.find_key(selector).key_type, token
-
-
-def _chosen_mechanism(mechanism: str | None, key_type: KeyType | None) -> Mechanism:
-    if mechanism:
-        return Mechanism(mechanism)
-    if key_type is None:
-        raise InvalidInput("cannot tell the key type; pass --mechanism")
-    return key_type.default_mechanism

@@ -16,22 +16,30 @@ from ..errors import (
     InvalidInput,
     KeyNotFound,
     MechanismUnsupported,
+    NotSupported,
     PinIncorrect,
     PinLocked,
     TokenAbsent,
     TokenNotFound,
 )
 from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole, PinStatus
-from ..token import Capabilities, KeyInfo, KeyType, Mechanism, Token, TokenInfo
+from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate, Token, TokenInfo
+from . import certstore
+from .certstore import attribute_mapper
 from .ckapi import RawTokenInfo
 from .constants import CKR_OK, CKU_SO, CKU_USER, TokenFlag, flag_names, rv_name
 from .errors import ck_call, error_for_rv
 from .keys import describe_keys, generate, public_key_der, select_objects
 from .mechanisms import CK_MECHANISMS, KEYGEN, CkMechanism
 from .module import Module
+from .quirks import quirks_for
 from .uri import parse_uri, token_uri
 
 CKR_USER_ALREADY_LOGGED_IN = 0x100
+CKR_USER_NOT_LOGGED_IN = 0x101
+# C_Login/C_SetPIN never legitimately answer "not logged in"; OpenSC does when a card refuses
+# VERIFY with 6982 instead of 63Cx (the emulated OpenPGP card): the PIN was tried and counted.
+_PIN_REFUSED_AS_NOT_LOGGED_IN = frozenset({"C_Login", "C_SetPIN"})
 
 
 def handle_of(obj: object) -> int:
@@ -139,12 +147,15 @@ class Pkcs11Token(Token):
     def capabilities(self) -> Capabilities:
         mechs = self._token_mechanisms()
         key_types = tuple(k for k, (_, _, gen) in KEYGEN.items() if gen in mechs)
+        raw = self._raw()
+        quirks = quirks_for(raw.manufacturer, raw.model)
         return Capabilities(
-            can_init_token=True,
+            can_init_token=quirks.can_init_token,
             exact_retries=False,
             can_unblock=True,
             key_types=key_types,
             mechanisms=tuple(m for m, ck in CK_MECHANISMS.items() if ck.ckm in mechs),
+            keygen_needs_so_pin=quirks.keygen_needs_so_pin,
         )
 
     def _token_mechanisms(self) -> frozenset[pkcs11.Mechanism]:
@@ -160,7 +171,7 @@ class Pkcs11Token(Token):
         current = getattr(self._local, "session", None)
         if current is None:
             with ck_call("C_OpenSession"):
-                current = self.module.slot(self.slot_id).get_token().open(rw=True)
+                current = self.module.slot(self.slot_id).get_token().open(rw=True, attribute_mapper=attribute_mapper())
             self._local.session = current
             with self._lock:
                 self._sessions.append(current)
@@ -209,7 +220,8 @@ class Pkcs11Token(Token):
 
     def _wrong_pin(self, rv: int, function: str, role: PinRole) -> Exception:
         error = error_for_rv(rv, function)
-        if isinstance(error, PinIncorrect):
+        refused = rv == CKR_USER_NOT_LOGGED_IN and function in _PIN_REFUSED_AS_NOT_LOGGED_IN
+        if isinstance(error, PinIncorrect) or refused:
             status = pin_status(self._raw().flags, role)
             hint = "one try left" if status.final_try else "check the PIN"
             if status.locked:
@@ -228,12 +240,25 @@ class Pkcs11Token(Token):
             raise self._wrong_pin(rv, "C_Login", PinRole.USER)
         self._logged_in = True
 
+    def login_admin(self, so_pin: Pin, *, force: bool = False) -> None:
+        """C_Login as SO on this object's sessions, for tokens whose key generation needs it."""
+        if self._logged_in:
+            raise InvalidInput("log out the user before logging in as the administrator")
+        self._check_format(so_pin, PinRole.SO)
+        self._guard(PinRole.SO, force)
+        rv = self.module.ck.login(handle_of(self.session()), CKU_SO, so_pin.buffer())
+        if rv not in (CKR_OK, CKR_USER_ALREADY_LOGGED_IN):
+            raise self._wrong_pin(rv, "C_Login", PinRole.SO)
+        self._logged_in = True
+
     def logout(self) -> None:
         self.close()
 
     def init_token(self, so_pin: Pin, label: str, *, force: bool = False) -> None:
         if not label or len(label.encode("utf-8")) > 32:
             raise InvalidInput("a token label has 1-32 bytes")
+        if not self.capabilities.can_init_token:
+            raise NotSupported(f"token {self.label!r} cannot be initialised through its module (C_InitToken)")
         SO_PIN_POLICY.enforce(so_pin)
         self.close()
         self.module.init_token(self.slot_id, so_pin.buffer(), label)
@@ -376,6 +401,21 @@ class Pkcs11Token(Token):
             return False
         with ck_call("C_Verify"):
             return bool(key.verify(ck.prepare(data), token_sig, mechanism=ck.ckm, mechanism_param=ck.param))
+
+    # -- certificates ------------------------------------------------------------
+
+    def import_certificate(self, der: bytes, *, label: str = "", key_id: bytes = b"", authority: bool = False) -> None:
+        """Store an X.509 certificate; a holder's certificate shares its key pair's CKA_ID."""
+        certstore.store(self.session(), der, label=label, key_id=key_id, authority=authority)
+
+    def certificates(self) -> list[StoredCertificate]:
+        return [certstore.describe(obj) for obj in certstore.find(self.session())]
+
+    def delete_certificates(self, *, label: str | None = None, key_id: bytes | None = None) -> int:
+        """Delete matching certificate objects; returns how many went."""
+        found = certstore.find(self.session(), label=label, key_id=key_id)
+        certstore.destroy(found)
+        return len(found)
 
     def private_key_handle(self, selector: str) -> int:
         """The object handle of a private key, for the native batch signer."""

@@ -55,6 +55,12 @@ class Pkcs11Uri:
 def parse_uri(text: str) -> Pkcs11Uri:
     if not text.startswith("pkcs11:"):
         raise InvalidInput("a PKCS#11 URI starts with 'pkcs11:'")
+    try:
+        # Bytes in argv that are not UTF-8 arrive as lone surrogates, which the
+        # percent-decoding below cannot encode.
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("the PKCS#11 URI is not valid UTF-8 text") from None
     body = text[len("pkcs11:"):]
     path_part, _, query_part = body.partition("?")
     path = _attributes(path_part, ";", PATH_ATTRIBUTES)

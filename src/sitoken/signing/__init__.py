@@ -1,1 +1,1 @@
-"""Signing above the token: CMS SignedData (cms), and later one-shot and batch signers."""
+"""Signing above the token: CMS SignedData (cms) and the one-shot and batch signers."""

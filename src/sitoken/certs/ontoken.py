@@ -1,0 +1,158 @@
+"""Certificates on a token: sign requests with token keys, install chains, list, export, status."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..errors import InvalidInput, KeyNotFound, NotSupported
+from ..token import KeyInfo, KeyType, Mechanism, Token
+from .info import CertInfo, cert_info
+from .parse import leaf_of, load_certificates, order_chain, parse_certificate, public_key_matches
+
+RENEWAL_WINDOW_DAYS = 30
+
+
+class TokenSigner:
+    """A KeySigner whose private key stays on the token."""
+
+    def __init__(self, token: Token, selector: str) -> None:
+        info = token.find_key(selector)
+        if info.key_type is None:
+            raise NotSupported(f"key {selector!r} has a type sitoken cannot sign with")
+        self.token, self.selector, self._key_type = token, selector, info.key_type
+
+    @property
+    def key_type(self) -> KeyType:
+        return self._key_type
+
+    def public_key_der(self) -> bytes:
+        return self.token.public_key_der(self.selector)
+
+    def sign(self, data: bytes, mechanism: Mechanism) -> bytes:
+        return self.token.sign(self.selector, data, mechanism)
+
+
+@dataclass(frozen=True)
+class TokenCertificate:
+    """A certificate on a token, with its status and the key pair it belongs to."""
+
+    label: str
+    id: str
+    authority: bool
+    key: str | None  # label of the key pair with the same CKA_ID, if any
+    der: bytes
+    info: CertInfo
+
+    def to_dict(self) -> dict[str, object]:
+        return {"label": self.label, "id": self.id, "authority": self.authority, "key": self.key,
+                **self.info.to_dict()}
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What an import wrote: the holder's certificate and the CA certificates added."""
+
+    certificate: TokenCertificate
+    added_chain: tuple[str, ...]  # subjects of CA certificates stored by this import
+
+    def to_dict(self) -> dict[str, object]:
+        return {"certificate": self.certificate.to_dict(), "added_chain": list(self.added_chain)}
+
+
+def key_for_certificate(token: Token, leaf: bytes, key: str | None = None) -> KeyInfo:
+    """The key pair whose public key the certificate certifies; refuses a certificate for another key."""
+    candidates = [token.find_key(key)] if key else [k for k in token.keys() if k.has_public or k.has_private]
+    for info in candidates:
+        try:
+            spki = token.public_key_der(f"id:{info.id}" if info.id else info.label)
+        except KeyNotFound:
+            continue
+        if public_key_matches(leaf, spki):
+            return info
+    if key:
+        raise InvalidInput(f"the certificate is for another key: its public key is not the one of {key!r}")
+    raise KeyNotFound("no key on the token matches the certificate's public key")
+
+
+def _check_installable(leaf: bytes, chain: Sequence[bytes], others: Sequence[bytes], now: datetime) -> None:
+    if len(chain) - 1 != len(others):
+        raise InvalidInput("broken chain: some certificates in the file do not certify the leaf or each other")
+    info = cert_info(leaf, now=now, chain=chain[1:])
+    if info.expired:
+        raise InvalidInput(f"the certificate expired on {info.not_after:%Y-%m-%d}")
+    if info.is_ca:
+        raise InvalidInput("the end certificate is a CA certificate; import the holder's certificate")
+
+
+def install_certificates(
+    token: Token, data: bytes, *, key: str | None = None, label: str | None = None, now: datetime | None = None
+) -> Installed:
+    """Install a holder's certificate (and its chain) next to its key pair.
+
+    Everything is checked before anything is written, so bad input (garbage,
+    a certificate for another key, an expired one, a broken chain) leaves the
+    token unchanged.
+    """
+    now = now or datetime.now(timezone.utc)
+    ders = load_certificates(data)
+    leaf = leaf_of(ders)
+    others = [d for d in ders if d != leaf]
+    chain = order_chain(leaf, others)
+    _check_installable(leaf, chain, others, now)
+    owner = key_for_certificate(token, leaf, key)
+    present = {c.der for c in token.certificates()}
+    if leaf in present:
+        raise InvalidInput("this certificate is already on the token")
+    added = []
+    for ca in chain[1:] if token.capabilities.stores_ca_certificates else ():
+        if ca not in present:
+            subject = cert_info(ca, now=now).subject
+            token.import_certificate(ca, label=_ca_label(subject), key_id=_ca_id(ca), authority=True)
+            added.append(subject)
+    token.import_certificate(leaf, label=label or owner.label, key_id=bytes.fromhex(owner.id), authority=False)
+    installed = next(c for c in token_certificates(token, now=now) if c.der == leaf)
+    return Installed(installed, tuple(added))
+
+
+def _ca_label(subject: str) -> str:
+    # A PKCS#11 label is UTF-8; keep it short enough for tools that show 32 bytes.
+    cn = next((part[3:] for part in subject.split(",") if part.startswith("CN=")), subject)
+    return cn[:64]
+
+
+def _ca_id(der: bytes) -> bytes:
+    """CA certificates have no key on the token; they get an id from their public key."""
+    return hashlib.sha1(parse_certificate(der).spki_der, usedforsecurity=False).digest()
+
+
+def token_certificates(
+    token: Token, *, now: datetime | None = None, renew_window_days: int = RENEWAL_WINDOW_DAYS
+) -> list[TokenCertificate]:
+    """Every certificate on the token, with expiry state and chain completeness."""
+    stored = token.certificates()
+    authorities = [c.der for c in stored if c.authority]
+    keys = {k.id: k.label for k in token.keys()}
+    out = []
+    for cert in stored:
+        chain = order_chain(cert.der, authorities)[1:]
+        info = cert_info(cert.der, now=now, renew_window_days=renew_window_days, chain=chain)
+        out.append(TokenCertificate(cert.label, cert.id, cert.authority, keys.get(cert.id), cert.der, info))
+    return out
+
+
+def certificate_for_key(token: Token, key: str, *, now: datetime | None = None) -> TokenCertificate:
+    """The holder's certificate that belongs to a key pair (the newest, if several)."""
+    info = token.find_key(key)
+    mine = [c for c in token_certificates(token, now=now) if c.id == info.id and not c.authority]
+    if not mine:
+        raise KeyNotFound(f"no certificate on the token for key {key!r}")
+    return max(mine, key=lambda c: c.info.not_after)
+
+
+def chain_for(token: Token, certificate: TokenCertificate) -> list[bytes]:
+    """The certificate followed by its issuers, as far as the token holds them."""
+    authorities = [c.der for c in token.certificates() if c.authority]
+    return order_chain(certificate.der, authorities)

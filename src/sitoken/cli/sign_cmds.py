@@ -1,0 +1,159 @@
+"""CLI: signing and verification, raw or as CMS SignedData."""
+
+from __future__ import annotations
+
+import base64
+
+import click
+
+from .. import pubkey
+from ..certs import load_certificates
+from ..certs.ontoken import TokenSigner, certificate_for_key, chain_for
+from ..errors import InvalidInput, SignatureInvalid, TokenError
+from ..signing.cms import sign_cms, verify_cms
+from ..token import KeyType, Mechanism, Token
+from . import exitcodes
+from .common import emit, final_try_option, json_option, open_selected, pin_options, selection_options
+from .key_cmds import MECHANISMS, login, read_input, write_output
+
+
+@click.command("sign")
+@selection_options
+@click.option("--key", "selector", required=True, help="Key label, or id:HEX.")
+@click.option("--in", "in_", required=True, help="File to sign, or - for stdin.")
+@click.option("--out", "out", required=True, help="Signature file, or - for stdout.")
+@click.option("--mechanism", type=MECHANISMS, help="Signature scheme (default: the key type's).")
+@click.option("--raw-ecdsa", is_flag=True, help="ECDSA signature as raw r||s instead of DER.")
+@click.option("--cms", is_flag=True, help="Write CMS SignedData (DER) with the key's certificate and chain.")
+@click.option("--attached", is_flag=True, help="With --cms: carry the content inside the signature.")
+@pin_options("pin", "user PIN")
+@final_try_option
+@json_option
+def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bool, cms: bool, attached: bool,
+         allow_final_try: bool) -> None:
+    """Sign a file with a key on the token.
+
+    \b
+    Examples:
+      sitoken sign --key sign-key --in contract.pdf --out contract.sig --pin-env PIN
+      sitoken sign --key rsa-key --mechanism rsa-pss-sha256 --in data --out data.sig
+      sitoken sign --key sign-key --cms --in contract.pdf --out contract.p7s   # needs the key's certificate
+    """
+    token = open_selected()
+    data = read_input(in_)
+    login(token, allow_final_try)
+    key_type = token.find_key(selector).key_type
+    mech = chosen_mechanism(mechanism, key_type)
+    if cms:
+        signature = _cms_signature(token, selector, data, mech, attached)
+    else:
+        signature = token.sign(selector, data, mech)
+        if raw_ecdsa and mech.family == "ec" and key_type is not None:
+            signature = pubkey.ecdsa_der_to_raw(signature, pubkey.curve_size(key_type))
+    write_output(out, signature)
+    kind = "cms-attached" if cms and attached else "cms-detached" if cms else "raw"
+    emit({"key": selector, "mechanism": mech.value, "format": kind, "signature_bytes": len(signature), "out": out},
+         f"signed {in_} with {selector!r} ({mech.value}, {kind}); signature in {out}")
+
+
+def _cms_signature(token: Token, selector: str, data: bytes, mech: Mechanism, attached: bool) -> bytes:
+    cert = certificate_for_key(token, selector)
+    chain = chain_for(token, cert)[1:]
+    return sign_cms(TokenSigner(token, selector), cert.der, data, chain=chain, detached=not attached, mechanism=mech)
+
+
+@click.command("verify")
+@selection_options
+@click.option("--key", "selector", help="Key label or id:HEX on the token.")
+@click.option("--pubkey", "pubkey_file", help="Verify with this public key file (PEM/DER) instead.")
+@click.option("--in", "in_", help="The signed file, or - for stdin (not needed for attached CMS).")
+@click.option("--sig", "sig", required=True, help="The signature file.")
+@click.option("--mechanism", type=MECHANISMS, help="Signature scheme (default: the key type's).")
+@click.option("--raw-ecdsa", is_flag=True, help="The ECDSA signature is raw r||s.")
+@click.option("--on-token", is_flag=True, help="Let the token verify instead of the host.")
+@click.option("--cms", is_flag=True, help="The signature is CMS SignedData (DER or PEM).")
+@click.option("--trust", "trust_file", help="With --cms: trust anchors (PEM/DER); default: the token's certificates.")
+@json_option
+def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: str, mechanism: str | None,
+           raw_ecdsa: bool, on_token: bool, cms: bool, trust_file: str | None) -> None:
+    """Verify a signature. Exits 0 when valid and 1 when not.
+
+    \b
+    Examples:
+      sitoken verify --key sign-key --in contract.pdf --sig contract.sig
+      sitoken verify --pubkey sign-key.pem --in contract.pdf --sig contract.sig
+      sitoken verify --cms --trust root.pem --in contract.pdf --sig contract.p7s
+    """
+    if cms:
+        _verify_cms(in_, sig, trust_file)
+        return
+    if in_ is None:
+        raise click.UsageError("--in is needed to verify a raw signature")
+    data, signature = read_input(in_), read_input(sig)
+    spki, key_type, token = _verification_key(selector, pubkey_file)
+    mech = chosen_mechanism(mechanism, key_type)
+    if raw_ecdsa and mech.family == "ec":
+        signature = pubkey.ecdsa_raw_to_der(signature)
+    if on_token and token is not None and selector:
+        valid = token.verify(selector, data, signature, mech)
+    else:
+        valid = pubkey.verify_host(spki, data, signature, mech)
+    _verdict(valid, {"valid": valid, "mechanism": mech.value, "verified_by": "token" if on_token else "host"})
+
+
+def _verdict(valid: bool, doc: dict[str, object], reason: str = "") -> None:
+    emit(doc, "signature valid" if valid else f"signature NOT valid{': ' + reason if reason else ''}")
+    if not valid:
+        # The verdict is already printed (one JSON document with --json): exit 1 and nothing more.
+        click.get_current_context().exit(exitcodes.SIGNATURE_INVALID)
+
+
+def _verify_cms(in_: str | None, sig: str, trust_file: str | None) -> None:
+    data = read_input(in_) if in_ else None
+    trust = load_certificates(read_input(trust_file)) if trust_file else _token_trust()
+    try:
+        result = verify_cms(_cms_der(read_input(sig)), data, trust=trust)
+    except SignatureInvalid as exc:
+        _verdict(False, {"valid": False, "reason": str(exc)}, str(exc))
+        return
+    _verdict(True, {"valid": True, "signer": result.signer_subject, "mechanism": result.mechanism.value,
+                    "signing_time": result.signing_time.isoformat() if result.signing_time else None,
+                    "detached": result.detached})
+
+
+def _token_trust() -> list[bytes]:
+    """Without --trust, the certificates on the selected token are the anchors."""
+    try:
+        token = open_selected()
+    except TokenError as exc:
+        raise click.UsageError(f"give --trust CA.pem (no token to take trust anchors from: {exc})") from None
+    return [c.der for c in token.certificates()]
+
+
+def _cms_der(data: bytes) -> bytes:
+    """CMS files come as DER or as PEM ('-----BEGIN CMS-----' / PKCS7)."""
+    if not data.lstrip().startswith(b"-----BEGIN"):
+        return data
+    lines = [line for line in data.strip().splitlines() if not line.startswith(b"-----")]
+    try:
+        return base64.b64decode(b"".join(lines), validate=True)
+    except ValueError:
+        raise InvalidInput("the CMS file is neither DER nor valid PEM") from None
+
+
+def _verification_key(selector: str | None, pubkey_file: str | None) -> tuple[bytes, KeyType | None, Token | None]:
+    if pubkey_file:
+        spki = pubkey.load_public_key(read_input(pubkey_file))
+        return spki, pubkey.key_type_of_spki(spki), None
+    if not selector:
+        raise click.UsageError("give --key (a key on the token) or --pubkey FILE")
+    token = open_selected()
+    return token.public_key_der(selector), token.find_key(selector).key_type, token
+
+
+def chosen_mechanism(mechanism: str | None, key_type: KeyType | None) -> Mechanism:
+    if mechanism:
+        return Mechanism(mechanism)
+    if key_type is None:
+        raise InvalidInput("cannot tell the key type; pass --mechanism")
+    return key_type.default_mechanism
