@@ -248,7 +248,10 @@ def rsa_public_key_der(template: bytes) -> bytes:
     n, e = int.from_bytes(modulus, "big"), int.from_bytes(exponent, "big")
     if n < 3 or e < 3:
         raise MalformedResponse("public key template with a bad modulus or exponent")
-    key = rsa.RSAPublicNumbers(e, n).public_key()
+    try:
+        key = rsa.RSAPublicNumbers(e, n).public_key()
+    except ValueError as exc:  # even modulus, e >= n, ...: the card sent no usable RSA key
+        raise MalformedResponse(f"public key template with an unusable RSA key: {exc}") from None
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     return key.public_bytes(serialization.Encoding.DER, spki)
 

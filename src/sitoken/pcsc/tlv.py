@@ -81,13 +81,25 @@ def parse_tlvs(data: bytes) -> list[Tlv]:
     return items
 
 
-def walk(data: bytes) -> Iterator[Tlv]:
+# Card data objects nest a few levels; a response nested deeper is hostile, not data.
+MAX_DEPTH = 32
+
+
+class NestedTooDeep(MalformedResponse):
+    """Constructed objects nested deeper than any card answer does."""
+
+
+def walk(data: bytes, _depth: int = 0) -> Iterator[Tlv]:
     """Every data object, depth first; a constructed value that does not parse is not entered."""
+    if _depth > MAX_DEPTH:
+        raise NestedTooDeep(f"TLV: constructed objects nested more than {MAX_DEPTH} deep")
     for item in parse_tlvs(data):
         yield item
         if item.constructed:
             try:
-                children = list(walk(item.value))
+                children = list(walk(item.value, _depth + 1))
+            except NestedTooDeep:
+                raise
             except MalformedResponse:
                 continue
             yield from children
