@@ -245,6 +245,10 @@ class Token(abc.ABC):
         """Delete matching certificates; returns how many went."""
         raise NotSupported("this token's driver cannot store certificates")
 
+    def remove_incomplete_objects(self) -> int:
+        """Delete objects a killed process left half-made; returns how many (none by default)."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 - drivers without resources keep the no-op
         """Release sessions; idempotent."""
 

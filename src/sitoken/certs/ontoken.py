@@ -137,8 +137,13 @@ def token_certificates(
     keys = {k.id: k.label for k in token.keys()}
     out = []
     for cert in stored:
-        chain = order_chain(cert.der, authorities)[1:]
-        info = cert_info(cert.der, now=now, renew_window_days=renew_window_days, chain=chain)
+        try:
+            chain = order_chain(cert.der, authorities)[1:]
+            info = cert_info(cert.der, now=now, renew_window_days=renew_window_days, chain=chain)
+        except InvalidInput:
+            # A half-written object (a process killed mid-import) is not a certificate:
+            # skip it here; Token.remove_incomplete_objects() clears it.
+            continue
         out.append(TokenCertificate(cert.label, cert.id, cert.authority, keys.get(cert.id), cert.der, info))
     return out
 

@@ -16,6 +16,7 @@ from .admin_cmds import doctor, sim_group
 from .cert_cmds import ca_group, cert_group, csr
 from .common import selection_options, state
 from .key_cmds import key_group
+from .provision_cmds import PROVISION_COMMANDS
 from .sign_cmds import sign, verify
 from .token_cmds import pin_group, token_group, tokens
 
@@ -53,7 +54,8 @@ def cli() -> None:
     """
 
 
-for command in (tokens, token_group, pin_group, key_group, sign, verify, csr, cert_group, ca_group, doctor, sim_group):
+for command in (tokens, token_group, pin_group, key_group, sign, verify, csr, cert_group, ca_group, doctor, sim_group,
+                *PROVISION_COMMANDS):
     cli.add_command(command)
 
 

@@ -19,6 +19,7 @@ MODULE_ERROR = 11
 TOKEN_ERROR = 12
 JOURNAL_ERROR = 13
 ABORTED = 14
+BATCH_INCOMPLETE = 15
 INTERNAL = 70
 
 # Most specific class first: the first isinstance match wins.
@@ -53,6 +54,7 @@ DESCRIPTIONS = {
     TOKEN_ERROR: "any other token failure (the JSON error carries rv/function or sw)",
     JOURNAL_ERROR: "the provisioning journal is unreadable or inconsistent",
     ABORTED: "the operator declined a confirmation",
+    BATCH_INCOMPLETE: "batch: some rows were invalid or failed (the others were done; see the summary)",
     INTERNAL: "a bug in sitoken: please report it",
 }
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 import pkcs11
-from pkcs11 import ObjectClass
+from pkcs11 import Attribute, ObjectClass
 
 from ..errors import (
     FinalTryGuard,
@@ -417,7 +417,31 @@ class Pkcs11Token(Token):
         certstore.destroy(found)
         return len(found)
 
+    def remove_incomplete_objects(self) -> int:
+        """Delete key and certificate objects a killed process left half-made.
+
+        SoftHSM writes a new object's attributes one by one, so a SIGKILL inside
+        C_CreateObject or C_GenerateKeyPair can leave a certificate without a value, or a
+        key without id and label: nothing can select it, yet it sits on the token.
+        """
+        removed = 0
+        with ck_call("C_FindObjects"):
+            for object_class in (ObjectClass.CERTIFICATE, ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+                for obj in list(self.session().get_objects({Attribute.CLASS: object_class})):
+                    if _incomplete(obj, object_class):
+                        obj.destroy()
+                        removed += 1
+        return removed
+
     def private_key_handle(self, selector: str) -> int:
         """The object handle of a private key, for the native batch signer."""
         return handle_of(self._key(selector, ObjectClass.PRIVATE_KEY))
 
+
+def _incomplete(obj: Any, object_class: ObjectClass) -> bool:
+    try:
+        if object_class == ObjectClass.CERTIFICATE:
+            return not obj[Attribute.VALUE]
+        return not obj[Attribute.ID] and not obj[Attribute.LABEL]
+    except pkcs11.PKCS11Error:
+        return True

@@ -1,7 +1,8 @@
-"""Provisioning: applicant checks, certificate profiles, the counter workflow and its journal.
+"""Provisioning: applicant checks, certificate profiles, the counter workflow, its journal and audit log.
 
-``identifiers`` parses the identifiers an applicant gives (resident ID number, Unified
-Social Credit Code, mobile number, social-security card number); ``applicant`` holds the
-personal and organisation applicant records, their validation (including the age rule)
-and loading from JSON, CSV or Python dicts. None of it touches a token.
+``identifiers`` and ``applicant`` check what an applicant gives before any token work;
+``profiles`` turns a validated applicant into a subject and extensions; ``workflow`` runs the
+counter steps (token, PINs, key, request, issuer, certificate, round trip), each recorded in
+the ``journal`` so a killed batch (``batch``) resumes without doing anything twice;
+``lifecycle`` renews, reports losses, reissues and resets PINs; ``audit`` keeps who did what.
 """

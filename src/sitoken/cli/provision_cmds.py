@@ -1,0 +1,395 @@
+"""CLI: the counter workflow (provision, batch), the certificate's lifecycle, and the journal."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..certs import load_certificates
+from ..errors import InvalidInput
+from ..pin import Pin, PinPolicy
+from ..provisioning import lifecycle
+from ..provisioning.applicant import BatchInvalid, validate_all
+from ..provisioning.audit import AuditLog, default_operator
+from ..provisioning.batch import BatchSummary, RowOutcome, load_batch, run_batch
+from ..provisioning.holder_pins import DirectoryPins, FixedPin, GeneratedPins, HolderPinSource, PromptPins
+from ..provisioning.issuers import FileHandoffIssuer, Issuer, LocalCAIssuer
+from ..provisioning.journal import Journal, default_state_dir, mask
+from ..provisioning.profiles import load_profiles
+from ..provisioning.workflow import Counter, ProvisionResult
+from . import exitcodes
+from .common import confirm, emit, force_option, json_option, pin_options, read_pin, selection_options, state, step
+from .key_cmds import read_input
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def counter_options(f: F) -> F:
+    """Where the counter keeps its records and which issuer it uses."""
+    options = [
+        click.option("--journal", "journal_path", metavar="FILE",
+                     help="Journal (SQLite). Default: $SITOKEN_STATE_DIR/journal.sqlite."),
+        click.option("--audit", "audit_path", metavar="FILE", help="Audit log (JSON lines). Default: next to it."),
+        click.option("--operator", help="Who is at the counter (default: $USER)."),
+        click.option("--issuer", type=click.Choice(["local", "file"]), default="local", show_default=True,
+                     help="local: the local CA issues at once; file: the request goes to --outbox for a real CA."),
+        click.option("--ca", "ca_dir", metavar="DIR", help="Local CA directory (created on first use)."),
+        click.option("--outbox", metavar="DIR", help="Where the file issuer writes requests."),
+        click.option("--trust", "trust_file", metavar="FILE", help="Root certificate(s) the round trip verifies to."),
+        click.option("--profiles", "profiles_file", metavar="FILE", help="Certificate profiles (JSON or TOML)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def holder_pin_options(f: F) -> F:
+    """The holder's PIN: a directory of per-holder files, generated initial PINs, one PIN, or a prompt."""
+    f = click.option("--holder-pin-dir", metavar="DIR",
+                     help="One file per holder: DIR/<ID number or credit code>.pin.")(f)
+    f = click.option("--generate-pins", metavar="DIR",
+                     help="Generate a random initial PIN per holder into DIR (0600); the holder must change it.")(f)
+    return pin_options("holder-pin", "holder's PIN")(f)
+
+
+@contextmanager
+def open_counter(opts: dict[str, Any], *, so_pin: bool, so_optional: bool = False) -> Iterator[Counter]:
+    """The Counter the options describe; the SO PIN is read once, and wiped at the end."""
+    base = default_state_dir()
+    journal_path = Path(opts.get("journal_path") or base / "journal.sqlite")
+    audit_path = Path(opts.get("audit_path") or journal_path.with_name("audit.jsonl"))
+    operator = opts.get("operator") or default_operator()
+    policy = PinPolicy()
+    pin = None
+    if so_pin and (not so_optional or "so-pin" in state().pin_sources):
+        pin = read_pin("so-pin", "counter's SO PIN")
+    journal = Journal(journal_path, operator=operator)
+    try:
+        ca_dir = opts.get("ca_dir") or base / "local-ca"
+        counter = Counter(
+            journal, AuditLog(audit_path, operator), _issuer(opts, base, ca_dir), so_pin=pin,
+            holder_pins=_holder_source(opts, policy), profiles=load_profiles(opts.get("profiles_file"),
+            ca_directory=ca_dir if opts.get("issuer") == "local" else None),
+            module=state().module, policy=policy, token=state().token, progress=step,
+        )
+        yield counter
+    finally:
+        journal.close()
+        if pin is not None:
+            pin.wipe()
+
+
+def _issuer(opts: dict[str, Any], base: Path, ca_dir: Path) -> Issuer:
+    trust = tuple(load_certificates(read_input(opts["trust_file"]))) if opts.get("trust_file") else ()
+    if opts.get("issuer") == "file":
+        return FileHandoffIssuer(opts.get("outbox") or base / "outbox", trust)
+    return LocalCAIssuer(ca_dir)
+
+
+def _holder_source(opts: dict[str, Any], policy: PinPolicy) -> HolderPinSource:
+    if opts.get("generate_pins"):
+        return GeneratedPins(opts["generate_pins"], policy)
+    if opts.get("holder_pin_dir"):
+        return DirectoryPins(opts["holder_pin_dir"])
+    if "holder-pin" in state().pin_sources:
+        return FixedPin(read_pin("holder-pin", "holder's PIN"))
+
+    def ask(key: str, new: bool) -> Pin:
+        who = f"holder's PIN for {mask(key)}" if not new else f"new PIN for {mask(key)} (the holder types it)"
+        return read_pin("holder-pin", who, new=new, policy=policy if new else None)
+
+    return PromptPins(ask)
+
+
+def _needs_holder_source(opts: dict[str, Any]) -> None:
+    given = opts.get("generate_pins") or opts.get("holder_pin_dir") or "holder-pin" in state().pin_sources
+    if not given and not sys.stdin.isatty():
+        raise click.UsageError("no holder PIN source: use --holder-pin-dir DIR, --generate-pins DIR or "
+                               "--holder-pin-env VAR (PINs never come from the applicant file)")
+
+
+def _result_text(r: ProvisionResult) -> str:
+    if r.already_done:
+        return f"{r.subject}: already provisioned (enrolment {r.enrolment}, token {r.token_label}); nothing done"
+    if r.state == "awaiting-certificate":
+        return (f"{r.subject}: request written to {r.handoff}; finish with "
+                f"'sitoken provision complete --certificate FILE' when the CA answers")
+    lines = [f"{r.subject}: {r.purpose} {r.state} (enrolment {r.enrolment})",
+             f"  token {r.token_label} (serial {r.token_serial}), key {r.key_label} (id {r.key_id})",
+             f"  certificate serial {r.certificate_serial}, valid until {r.not_after}"]
+    if r.pin_must_change:
+        lines.append("  the holder must change the initial PIN: sitoken pin change --token " + str(r.token_label))
+    lines += [f"  note: {n}" for n in r.notes]
+    return "\n".join(lines)
+
+
+# --- provision ------------------------------------------------------------------------------
+
+
+@click.group("provision", invoke_without_command=True)
+@selection_options
+@click.option("--applicant", "applicant_file", metavar="FILE", help="One applicant, JSON or CSV.")
+@click.option("--resume", is_flag=True, help="Carry on an enrolment a killed run left unfinished.")
+@counter_options
+@holder_pin_options
+@pin_options("so-pin", "counter's SO PIN")
+@force_option
+@json_option
+@click.pass_context
+def provision_group(ctx: click.Context, /, applicant_file: str | None, resume: bool, force: bool,
+                    **opts: Any) -> None:
+    """The counter workflow for one applicant: token, PIN, key, request, certificate, check.
+
+    The token is (re)initialised with the counter's SO PIN, the holder sets the user PIN,
+    a key pair is generated, the request is issued (local CA) or handed off (--issuer file),
+    the certificate and chain are installed, and a CMS document is signed and verified.
+    Every step is journalled; a rerun never provisions the same holder twice.
+
+    \b
+    Examples:
+      sitoken provision --applicant zhang.json --so-pin-env SO_PIN            # holder types the PIN
+      sitoken provision --applicant org.json --so-pin-file /run/secrets/so --holder-pin-env PIN
+      sitoken provision --applicant zhang.json --issuer file --outbox ./to-ca --so-pin-env SO_PIN
+      sitoken provision complete --certificate from-ca.pem --holder-pin-env PIN
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.meta["sitoken.provision.options"] = opts
+        return
+    if not applicant_file:
+        raise click.UsageError("give --applicant FILE (or a subcommand: complete, pin-reset)")
+    rows = validate_all(applicant_file, on=date.today())
+    if len(rows) != 1:
+        raise click.UsageError(f"{applicant_file} holds {len(rows)} applicants: use 'sitoken batch'")
+    if rows[0].validated is None:
+        raise BatchInvalid(list(rows[0].errors))
+    if state().token:
+        confirm(f"Token {state().token!r} will be erased and initialised for this holder. Continue?", force)
+    _needs_holder_source(opts)
+    with open_counter(opts, so_pin=True) as counter:
+        result = counter.provision(rows[0].validated, resume=resume)
+    emit(result.to_dict(), _result_text(result))
+
+
+def _group_opts(ctx: click.Context, /, opts: dict[str, Any]) -> dict[str, Any]:
+    """Options given before the subcommand (on the group) fill in those not given after it."""
+    parent = ctx.meta.get("sitoken.provision.options", {})
+    return {**parent, **{k: v for k, v in opts.items() if v not in (None, False, ())}}
+
+
+@provision_group.command("complete")
+@selection_options
+@click.option("--certificate", "certificate_file", required=True, metavar="FILE",
+              help="What the CA returned: the certificate, with its chain (PEM bundle, DER or .p7b).")
+@counter_options
+@holder_pin_options
+@json_option
+@click.pass_context
+def provision_complete(ctx: click.Context, /, certificate_file: str, **opts: Any) -> None:
+    """Finish a handed-off enrolment: install the returned certificate, check it, journal it."""
+    opts = {**_group_opts(ctx, opts), "issuer": "file"}
+    with open_counter(opts, so_pin=False) as counter:
+        result = counter.complete(read_input(certificate_file))
+    emit(result.to_dict(), _result_text(result))
+
+
+@provision_group.command("pin-reset")
+@selection_options
+@click.option("--applicant-id", required=True, metavar="NUMBER", help="The holder's ID number or credit code.")
+@counter_options
+@pin_options("so-pin", "counter's SO PIN")
+@pin_options("new-pin", "holder's new PIN")
+@json_option
+@click.pass_context
+def provision_pin_reset(ctx: click.Context, /, applicant_id: str, **opts: Any) -> None:
+    """Forgotten PIN: check the ID card, then set a new user PIN with the SO PIN; journalled and audited."""
+    opts = _group_opts(ctx, opts)
+    with open_counter(opts, so_pin=True) as counter:
+        key = lifecycle.find_subject(counter, applicant_id)
+        with read_pin("new-pin", "holder's new PIN", new=True, policy=counter.policy) as new_pin:
+            record = lifecycle.reset_pin(counter, key, new_pin)
+    emit(record.to_dict(), f"{record.subject}: user PIN reset on token {record.token_label}; recorded")
+
+
+# --- batch ------------------------------------------------------------------------------------
+
+
+def _row_line(o: RowOutcome) -> str:
+    if o.outcome == "invalid":
+        problems = "; ".join(f"{e['field']}: {e['reason']}" for e in o.errors)
+        return f"row {o.row}: invalid, skipped ({problems})"
+    if o.outcome == "failed":
+        return f"row {o.row}: {o.subject} failed: {o.errors[0]['message']}"
+    return f"row {o.row}: {o.subject} {o.outcome} (token {o.token_label}, enrolment {o.enrolment})"
+
+
+def _summary_text(s: BatchSummary) -> str:
+    counts = ", ".join(f"{s.count(o)} {o}" for o in ("done", "already-done", "awaiting-certificate",
+                                                      "invalid", "failed") if s.count(o))
+    return f"batch {s.batch}: {len(s.rows)} row(s): {counts or 'nothing to do'}"
+
+
+@click.command("batch")
+@selection_options
+@click.argument("file")
+@click.option("--resume", is_flag=True, help="Carry on enrolments a killed run left unfinished.")
+@counter_options
+@holder_pin_options
+@pin_options("so-pin", "counter's SO PIN")
+@json_option
+@click.pass_context
+def batch(ctx: click.Context, /, file: str, resume: bool, **opts: Any) -> None:
+    """Provision every applicant of a CSV or JSON file; invalid rows are reported and skipped.
+
+    Each holder gets a new token (the module's next uninitialised one; on the simulated
+    store one is created per holder). Exit 0 when every row is done, 15 when some rows
+    were invalid or failed (the --json summary says which and why).
+
+    \b
+    Examples:
+      sitoken batch applicants.csv --so-pin-env SO_PIN --generate-pins ./pins --json
+      sitoken batch applicants.csv --so-pin-env SO_PIN --holder-pin-dir ./pins --resume
+    """
+    _needs_holder_source(opts)
+    with open_counter(opts, so_pin=True) as counter:
+        batch_id, rows = load_batch(file, counter.on)
+        summary = _run_with_progress(counter, rows, batch_id, resume)
+    emit(summary.to_dict(), lambda: _summary_text(summary))
+    if not summary.complete:
+        ctx.exit(exitcodes.BATCH_INCOMPLETE)
+
+
+def _run_with_progress(counter: Counter, rows: list[Any], batch_id: str, resume: bool) -> BatchSummary:
+    if state().json:
+        counter.progress = lambda _m: None
+        return run_batch(counter, rows, batch=batch_id, resume=resume)
+    if not sys.stderr.isatty():
+        counter.progress = lambda _m: None
+        return run_batch(counter, rows, batch=batch_id, resume=resume,
+                         progress=lambda o: click.echo(_row_line(o)))
+    counter.progress = lambda _m: None
+    lines: list[str] = []
+    with click.progressbar(length=len(rows), label="provisioning", file=sys.stderr) as bar:
+        def advance(o: RowOutcome) -> None:
+            lines.append(_row_line(o))
+            bar.update(1)
+
+        summary = run_batch(counter, rows, batch=batch_id, resume=resume, progress=advance)
+    click.echo("\n".join(lines))
+    return summary
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+def _applicant_id_option(f: F) -> F:
+    return click.option("--applicant-id", required=True, metavar="NUMBER",
+                        help="The holder's ID number or credit code.")(f)
+
+
+@click.command("renew")
+@selection_options
+@_applicant_id_option
+@click.option("--remove-old", is_flag=True, help="Delete the old key and certificate once the new one works.")
+@counter_options
+@holder_pin_options
+@json_option
+def renew(applicant_id: str, remove_old: bool, **opts: Any) -> None:
+    """Renew on the same token: new key, request, certificate; the old one stays until the new one works.
+
+    \b
+    Example:
+      sitoken renew --applicant-id 110105199003071239 --holder-pin-env PIN --remove-old
+    """
+    if opts.get("generate_pins"):
+        raise click.UsageError("renewal logs in with the holder's existing PIN: --generate-pins does not apply")
+    with open_counter(opts, so_pin=False) as counter:
+        result = lifecycle.renew(counter, lifecycle.find_subject(counter, applicant_id), remove_old=remove_old)
+    emit(result.to_dict(), _result_text(result))
+
+
+@click.command("report-loss")
+@selection_options
+@_applicant_id_option
+@click.option("--reason", type=click.Choice(list(lifecycle.LOSS_REASONS)), default="lost", show_default=True)
+@click.option("--revocations", metavar="DIR", help="Where the revocation request goes (default: state dir).")
+@counter_options
+@holder_pin_options
+@pin_options("so-pin", "counter's SO PIN")
+@force_option
+@json_option
+def report_loss(applicant_id: str, reason: str, revocations: str | None, force: bool, **opts: Any) -> None:
+    """Report a lost or damaged key: journal it, request revocation, destroy the objects if the token is here.
+
+    With --so-pin-… a token that is present is wiped; with a holder PIN source its key and
+    certificate are deleted. Then 'sitoken reissue' makes a new certificate on a new token.
+    """
+    confirm(f"Report the certificate of {mask(applicant_id.strip().upper())} as {reason}?", force)
+    target = Path(revocations) if revocations else default_state_dir() / "revocations"
+    with open_counter(opts, so_pin=True, so_optional=True) as counter:
+        report = lifecycle.report_loss(counter, lifecycle.find_subject(counter, applicant_id), reason=reason,
+                                       revocations=target)
+    destroyed = "objects destroyed" if report.destroyed else "token not present: nothing to destroy"
+    emit(report.to_dict(), f"{report.subject}: reported {reason}; revocation request {report.revocation_request}; "
+                           f"{destroyed}. Next: sitoken reissue --applicant-id ...")
+
+
+@click.command("reissue")
+@selection_options
+@_applicant_id_option
+@counter_options
+@holder_pin_options
+@pin_options("so-pin", "counter's SO PIN")
+@json_option
+def reissue(applicant_id: str, **opts: Any) -> None:
+    """After a loss report: the whole workflow again onto a new token; the journal links old to new."""
+    _needs_holder_source(opts)
+    with open_counter(opts, so_pin=True) as counter:
+        result = lifecycle.reissue(counter, lifecycle.find_subject(counter, applicant_id))
+    emit(result.to_dict(), _result_text(result))
+
+
+# --- journal --------------------------------------------------------------------------------
+
+
+@click.group("journal")
+def journal_group() -> None:
+    """The provisioning journal: what was done for whom, on which token, and where it stopped."""
+
+
+@journal_group.command("show")
+@click.option("--journal", "journal_path", metavar="FILE", help="Default: $SITOKEN_STATE_DIR/journal.sqlite.")
+@click.option("--applicant-id", metavar="NUMBER", help="Only this holder.")
+@click.option("--events", is_flag=True, help="Also list every journalled step.")
+@json_option
+def journal_show(journal_path: str | None, applicant_id: str | None, events: bool) -> None:
+    """List enrolments (subject numbers masked): state, token, certificate, errors."""
+    path = Path(journal_path or default_state_dir() / "journal.sqlite")
+    if not path.exists():
+        raise InvalidInput(f"no journal at {path}")
+    with Journal(path) as journal:
+        key = applicant_id.strip().upper() if applicant_id else None
+        rows = [e.to_dict() for e in journal.enrolments(key)]
+        wanted = {r["enrolment"] for r in rows}
+        log = [e.to_dict() for e in journal.events() if e.enrolment in wanted] if events else []
+    data: dict[str, object] = {"journal": str(path), "enrolments": rows}
+    if events:
+        data["events"] = log
+    emit(data, lambda: _journal_text(rows, log))
+
+
+def _journal_text(rows: list[dict[str, object]], log: list[dict[str, object]]) -> str:
+    lines = [f"{r['enrolment']:>4} {r['subject']} {r['purpose']:<8} {r['state']:<21} token {r['token_label']} "
+             f"cert {r['certificate_serial'] or '-'}" + (f"  error: {r['last_error']}" if r["last_error"] else "")
+             for r in rows]
+    lines += [f"  #{e['enrolment']} {e['at']} {e['step']}: {e['outcome']} {e['detail']}" for e in log]
+    return "\n".join(lines) or "the journal is empty"
+
+
+#: Registered by the CLI root.
+PROVISION_COMMANDS = (provision_group, batch, renew, report_loss, reissue, journal_group)

@@ -1,0 +1,80 @@
+"""The audit log: one JSON line per counter action (who, what, which token, outcome), never a PIN."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..pin import Pin
+from .journal import mask, now_text, owner_only_file
+
+__all__ = ["AuditLog", "TokenRef", "default_operator"]
+
+
+def default_operator() -> str:
+    """The operator's name when none is given: ``$USER``, else the login name."""
+    user = os.environ.get("USER") or os.environ.get("LOGNAME")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class TokenRef:
+    """Which token an action touched."""
+
+    label: str | None
+    serial: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"label": self.label, "serial": self.serial}
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class AuditLog:
+    """Append-only JSON lines in an owner-only file; each line is written and synced at once.
+
+    Details take plain values only: a ``Pin`` (or anything else) is refused, so a PIN
+    cannot be written by accident. Applicants appear with their number masked.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], operator: str | None = None) -> None:
+        self.path = Path(path)
+        self.operator = operator or default_operator()
+        owner_only_file(self.path)
+
+    def record(self, action: str, outcome: str, *, subject: str | None = None, token: TokenRef | None = None,
+               enrolment: int | None = None, **detail: object) -> dict[str, object]:
+        for key, value in detail.items():
+            if isinstance(value, Pin) or not isinstance(value, (*_SCALARS, list, tuple)):
+                raise TypeError(f"audit detail {key!r} must be a plain value")
+        entry: dict[str, object] = {
+            "at": now_text(), "operator": self.operator, "action": action, "outcome": outcome,
+            "subject": mask(subject) if subject else None, "enrolment": enrolment,
+            "token": token.to_dict() if token else None, **detail,
+        }
+        line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return entry
+
+    def entries(self) -> list[dict[str, object]]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.append(json.loads(line))
+        return out

@@ -1,0 +1,137 @@
+"""Issuers for the counter workflow: the local CA (demo/QA default) and a file hand-off to a real CA."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ..certs import LocalCA, csr_pem, load_certificates, order_chain
+from ..certs.parse import leaf_of
+from ..errors import InvalidInput
+from .profiles import CertProfile
+
+__all__ = ["FileHandoffIssuer", "Issuance", "Issuer", "LocalCAIssuer", "split_issued"]
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """What an issuer gave back: a certificate and its chain, or the path of a request handed off."""
+
+    certificate: bytes | None
+    chain: tuple[bytes, ...] = ()
+    handoff: str | None = None
+    adopted: bool = False  # found already issued for this key (a rerun after a crash)
+
+    @property
+    def pending(self) -> bool:
+        return self.certificate is None
+
+
+class Issuer(Protocol):
+    """Turns a request into a certificate, now or later."""
+
+    name: str
+
+    def issue(self, csr_der: bytes, profile: CertProfile, reference: str, *, resuming: bool = False) -> Issuance: ...
+
+    def trust_anchors(self, chain: Sequence[bytes]) -> tuple[bytes, ...]: ...
+
+
+def _spki_of_request(csr_der: bytes) -> bytes:
+    request = x509.load_der_x509_csr(csr_der)
+    return request.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _spki_of_certificate(der: bytes) -> bytes:
+    cert = x509.load_der_x509_certificate(der)
+    return cert.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+class LocalCAIssuer:
+    """Issues at once from a LocalCA directory (created on first use). Demo and QA only."""
+
+    name = "local-ca"
+
+    def __init__(self, directory: str | os.PathLike[str], *, create: bool = True) -> None:
+        path = Path(directory)
+        if not (path / "root.pem").exists():
+            if not create:
+                raise InvalidInput(f"{path} holds no local CA (run 'sitoken ca init {path}')")
+            LocalCA.init(path)
+        self.ca = LocalCA.open(path)
+        self.directory = path
+
+    def issue(self, csr_der: bytes, profile: CertProfile, reference: str, *, resuming: bool = False) -> Issuance:
+        if resuming:
+            earlier = self._already_issued(csr_der)
+            if earlier is not None:
+                return Issuance(earlier, self.ca.chain, adopted=True)
+        leaf, chain = self.ca.issue(csr_der, days=profile.validity_days, profile=profile.ca_profile)
+        return Issuance(leaf, chain)
+
+    def _already_issued(self, csr_der: bytes) -> bytes | None:
+        """A certificate this CA issued for the request's key before the process died, if any."""
+        wanted = _spki_of_request(csr_der)
+        issued = sorted((self.directory / "issued").glob("*.pem"), key=lambda p: p.stat().st_mtime)
+        for path in reversed(issued):
+            try:
+                ders = load_certificates(path.read_bytes())
+            except (InvalidInput, OSError):
+                continue  # a file the CA was writing when the process died
+            for der in ders:
+                if _spki_of_certificate(der) == wanted:
+                    return der
+        return None
+
+    def trust_anchors(self, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        return (_der(self.ca.root),)
+
+
+class FileHandoffIssuer:
+    """Writes the request to an outbox for a real CA; the certificate comes back through ``complete``."""
+
+    name = "file"
+
+    def __init__(self, outbox: str | os.PathLike[str], trust: Sequence[bytes] = ()) -> None:
+        self.outbox = Path(outbox)
+        self.trust = tuple(trust)
+
+    def issue(self, csr_der: bytes, profile: CertProfile, reference: str, *, resuming: bool = False) -> Issuance:
+        self.outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.outbox / f"{reference}.{profile.ca_profile}.csr.pem"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(csr_pem(csr_der))
+        os.replace(tmp, path)  # a CA picking up files never sees half a request
+        return Issuance(None, handoff=str(path))
+
+    def trust_anchors(self, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        if self.trust:
+            return self.trust
+        # Without a configured anchor, the top of the returned chain is used: the round trip
+        # then proves the key and certificate work, not that the CA is the right one.
+        return (chain[-1],) if chain else ()
+
+
+def split_issued(data: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+    """A returned certificate file: the holder's certificate, and its chain in order."""
+    ders = load_certificates(data)
+    leaf = leaf_of(ders)
+    chain = order_chain(leaf, [d for d in ders if d != leaf])
+    return leaf, tuple(chain[1:])
+
+
+def request_matches(csr_der: bytes, certificate_der: bytes) -> bool:
+    """True when the certificate is for the request's key."""
+    return _spki_of_request(csr_der) == _spki_of_certificate(certificate_der)

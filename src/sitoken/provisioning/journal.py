@@ -1,0 +1,335 @@
+"""The provisioning journal: SQLite (WAL, synchronous FULL), one transaction per workflow step.
+
+Holders are keyed by their resident ID number or credit code. Each time a certificate is
+made for a holder (first issue, renewal, reissue) an *enrolment* walks through the steps in
+``STEPS``; its ``state`` is the last step that completed. What a step is about to do on the
+token (the token label, the key's CKA_ID) is written first as an *intent*, so a process that
+dies between the token call and the journal leaves something a rerun can find and reconcile.
+The journal never holds a PIN.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import JournalError
+
+__all__ = ["OPEN_STATES", "STEPS", "Enrolment", "Event", "Journal", "default_state_dir", "mask"]
+
+#: The workflow, in order; an enrolment's state is the last step completed.
+STEPS = (
+    "validated", "token-ready", "pin-set", "key-ready", "csr-ready", "awaiting-certificate",
+    "issued", "installed", "verified", "done",
+)
+#: After "done": replaced by a renewal, or reported lost (then reissued).
+CLOSED_STATES = ("done", "superseded", "lost")
+OPEN_STATES = tuple(s for s in STEPS if s != "done")
+SCHEMA_VERSION = 1
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS holders (
+    subject_key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    applicant TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS enrolments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_key TEXT NOT NULL REFERENCES holders(subject_key),
+    purpose TEXT NOT NULL,
+    state TEXT NOT NULL,
+    replaces INTEGER REFERENCES enrolments(id),
+    profile TEXT,
+    token_label TEXT, token_serial TEXT,
+    key_label TEXT, key_id TEXT,
+    pin_generated INTEGER NOT NULL DEFAULT 0,
+    pin_must_change INTEGER NOT NULL DEFAULT 0,
+    csr BLOB, certificate BLOB, chain BLOB,
+    cert_serial TEXT, not_after TEXT, handoff TEXT,
+    batch TEXT, row INTEGER, last_error TEXT,
+    created TEXT NOT NULL, updated TEXT NOT NULL
+);
+-- At most one unfinished enrolment per holder: two counters cannot both start one.
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_enrolment ON enrolments(subject_key)
+    WHERE state NOT IN ({", ".join(repr(s) for s in CLOSED_STATES)});
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    enrolment INTEGER REFERENCES enrolments(id),
+    subject_key TEXT,
+    step TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+def now_text() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def mask(subject_key: str) -> str:
+    """An ID number or credit code shortened for listings: first 4 and last 4 characters."""
+    return subject_key if len(subject_key) <= 8 else subject_key[:4] + "*" * (len(subject_key) - 8) + subject_key[-4:]
+
+
+def default_state_dir() -> Path:
+    """``$SITOKEN_STATE_DIR``, else ``$XDG_STATE_HOME/sitoken``, else ``~/.local/state/sitoken``."""
+    explicit = os.environ.get("SITOKEN_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "sitoken"
+
+
+def owner_only_file(path: Path) -> None:
+    """Create ``path`` 0600 if missing (no window with wider rights); tighten it if it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """One pass of the workflow for a holder, as the journal has it."""
+
+    id: int
+    subject_key: str
+    purpose: str  # issue, renew, reissue
+    state: str
+    replaces: int | None
+    profile: str | None
+    token_label: str | None
+    token_serial: str | None
+    key_label: str | None
+    key_id: str | None
+    pin_generated: int
+    pin_must_change: int
+    csr: bytes | None
+    certificate: bytes | None
+    chain: bytes | None
+    cert_serial: str | None
+    not_after: str | None
+    handoff: str | None
+    batch: str | None
+    row: int | None
+    last_error: str | None
+    created: str
+    updated: str
+
+    @property
+    def finished(self) -> bool:
+        return self.state in CLOSED_STATES
+
+    def to_dict(self, *, full_key: bool = False) -> dict[str, object]:
+        return {
+            "enrolment": self.id, "subject": self.subject_key if full_key else mask(self.subject_key),
+            "purpose": self.purpose, "state": self.state, "replaces": self.replaces, "profile": self.profile,
+            "token_label": self.token_label, "token_serial": self.token_serial,
+            "key_label": self.key_label, "key_id": self.key_id,
+            "pin_generated": bool(self.pin_generated), "pin_must_change": bool(self.pin_must_change),
+            "certificate_serial": self.cert_serial, "not_after": self.not_after, "handoff": self.handoff,
+            "batch": self.batch, "row": self.row, "last_error": self.last_error,
+            "created": self.created, "updated": self.updated,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journalled step or action: what happened, how it ended, and notes (never a PIN)."""
+
+    id: int
+    enrolment: int | None
+    subject_key: str | None
+    step: str
+    outcome: str
+    detail: dict[str, object]
+    operator: str
+    at: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "enrolment": self.enrolment,
+                "subject": mask(self.subject_key) if self.subject_key else None, "step": self.step,
+                "outcome": self.outcome, "detail": self.detail, "operator": self.operator, "at": self.at}
+
+
+_COLUMNS = tuple(f.name for f in fields(Enrolment))
+_UPDATABLE = frozenset(_COLUMNS) - {"id", "subject_key", "created"}
+
+
+class Journal:
+    """The journal file. Every public method that writes is one transaction, committed durably."""
+
+    def __init__(self, path: str | os.PathLike[str], *, operator: str = "unknown") -> None:
+        self.path = Path(path)
+        self.operator = operator
+        owner_only_file(self.path)
+        try:
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JournalError(f"{self.path} was written by a newer sitoken (schema {version})")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"cannot open the journal {self.path}: {exc}") from None
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from None
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"journal {self.path}: commit failed: {exc}") from None
+
+    # -- reading -------------------------------------------------------------------------
+
+    def enrolment(self, enrolment_id: int) -> Enrolment:
+        row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM enrolments WHERE id=?", (enrolment_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no enrolment {enrolment_id} in {self.path}")
+        return Enrolment(*row)
+
+    def enrolments(self, subject_key: str | None = None) -> list[Enrolment]:
+        where, args = ("WHERE subject_key=?", (subject_key,)) if subject_key else ("", ())
+        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM enrolments {where} ORDER BY id", args)
+        return [Enrolment(*r) for r in rows]
+
+    def open_enrolment(self, subject_key: str) -> Enrolment | None:
+        """The holder's unfinished enrolment, if any (there is at most one)."""
+        return next((e for e in self.enrolments(subject_key) if not e.finished), None)
+
+    def current(self, subject_key: str) -> Enrolment | None:
+        """The holder's live certificate: the newest enrolment that is done (or lost)."""
+        closed = [e for e in self.enrolments(subject_key) if e.state in ("done", "lost")]
+        return closed[-1] if closed else None
+
+    def holder(self, subject_key: str) -> dict[str, object] | None:
+        row = self._db.execute("SELECT kind, applicant FROM holders WHERE subject_key=?", (subject_key,)).fetchone()
+        if row is None:
+            return None
+        data: dict[str, object] = json.loads(row[1])
+        return data
+
+    def events(self, enrolment_id: int | None = None, limit: int | None = None) -> list[Event]:
+        where, args = ("WHERE enrolment=?", (enrolment_id,)) if enrolment_id is not None else ("", ())
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        rows = self._db.execute(
+            f"SELECT id, enrolment, subject_key, step, outcome, detail, operator, at FROM events {where} "
+            f"ORDER BY id DESC{tail}", args)
+        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in reversed(list(rows))]
+
+    # -- writing -------------------------------------------------------------------------
+
+    def start(self, subject_key: str, kind: str, applicant: Mapping[str, object], *, purpose: str = "issue",
+              replaces: int | None = None, state: str = "validated", copy: Mapping[str, object] | None = None,
+              **columns: object) -> Enrolment:
+        """Record the holder (first time) and a new enrolment at ``state``; refuses a second open one."""
+        stamp = now_text()
+        values = {**(copy or {}), **columns}
+        try:
+            with self.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO holders VALUES (?, ?, ?, ?)",
+                           (subject_key, kind, json.dumps(applicant, ensure_ascii=False, sort_keys=True), stamp))
+                db.execute("UPDATE holders SET applicant=? WHERE subject_key=?",
+                           (json.dumps(applicant, ensure_ascii=False, sort_keys=True), subject_key))
+                cur = db.execute(
+                    "INSERT INTO enrolments (subject_key, purpose, state, replaces, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (subject_key, purpose, state, replaces, stamp, stamp))
+                enrolment_id = int(cur.lastrowid or 0)
+                self._update(db, enrolment_id, values)
+                self._event(db, enrolment_id, subject_key, state, "ok", {"purpose": purpose, "replaces": replaces})
+        except sqlite3.IntegrityError:
+            raise JournalError("this holder already has an unfinished enrolment; resume it instead") from None
+        return self.enrolment(enrolment_id)
+
+    def advance(self, enrolment: Enrolment, state: str, detail: Mapping[str, object] | None = None,
+                **columns: object) -> Enrolment:
+        """One step done: the new state, its results and an event, in one transaction."""
+        if state not in STEPS and state not in CLOSED_STATES:
+            raise JournalError(f"unknown step {state!r}")
+        with self.transaction() as db:
+            self._update(db, enrolment.id, {**columns, "state": state, "last_error": None})
+            self._event(db, enrolment.id, enrolment.subject_key, state, "ok", detail or {})
+        return self.enrolment(enrolment.id)
+
+    def intent(self, enrolment: Enrolment, step: str, **columns: object) -> Enrolment:
+        """What the next token call will create, written before the call is made."""
+        with self.transaction() as db:
+            self._update(db, enrolment.id, columns)
+            shown = {k: v for k, v in columns.items() if isinstance(v, (str, int)) or v is None}
+            self._event(db, enrolment.id, enrolment.subject_key, f"{step}-intent", "ok", shown)
+        return self.enrolment(enrolment.id)
+
+    def note(self, enrolment: Enrolment | None, step: str, outcome: str, detail: Mapping[str, object],
+             subject_key: str | None = None, **columns: object) -> None:
+        """An event without a state change (a failure, a reconciliation, a PIN reset...)."""
+        with self.transaction() as db:
+            if enrolment is not None and columns:
+                self._update(db, enrolment.id, columns)
+            key = enrolment.subject_key if enrolment is not None else subject_key
+            self._event(db, enrolment.id if enrolment else None, key, step, outcome, detail)
+
+    def close_pair(self, new: Enrolment, old: Enrolment, old_state: str, detail: Mapping[str, object]) -> Enrolment:
+        """Finish ``new`` and close ``old`` (superseded by a renewal) together."""
+        with self.transaction() as db:
+            self._update(db, old.id, {"state": old_state})
+            self._event(db, old.id, old.subject_key, old_state, "ok", {"by": new.id})
+            self._update(db, new.id, {"state": "done", "last_error": None})
+            self._event(db, new.id, new.subject_key, "done", "ok", detail)
+        return self.enrolment(new.id)
+
+    def _update(self, db: sqlite3.Connection, enrolment_id: int, columns: Mapping[str, object]) -> None:
+        unknown = set(columns) - _UPDATABLE
+        if unknown:
+            raise JournalError(f"not journal columns: {', '.join(sorted(unknown))}")
+        if not columns:
+            return
+        names = list(columns)
+        db.execute(f"UPDATE enrolments SET {', '.join(f'{n}=?' for n in names)}, updated=? WHERE id=?",
+                   (*(columns[n] for n in names), now_text(), enrolment_id))
+
+    def _event(self, db: sqlite3.Connection, enrolment_id: int | None, subject_key: str | None, step: str,
+               outcome: str, detail: Mapping[str, object]) -> None:
+        db.execute("INSERT INTO events (enrolment, subject_key, step, outcome, detail, operator, at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (enrolment_id, subject_key, step, outcome, json.dumps(dict(detail), ensure_ascii=False, default=str),
+                    self.operator, now_text()))

@@ -1,0 +1,185 @@
+"""The certificate's life after the counter: renewal, loss report, reissue, administrator PIN reset."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..certs import cert_info
+from ..errors import InvalidInput, JournalError
+from ..pin import Pin
+from ..token import Token
+from .audit import TokenRef
+from .journal import Enrolment, mask, now_text, owner_only_file
+from .workflow import Counter, ProvisionResult, applicant_record
+
+__all__ = ["LossReport", "PinResetRecord", "find_subject", "reissue", "renew", "report_loss", "reset_pin"]
+
+LOSS_REASONS = ("lost", "damaged", "compromised")
+
+
+@dataclass(frozen=True)
+class LossReport:
+    """What a loss report did: the journal state, the revocation request, whether objects were destroyed."""
+
+    enrolment: int
+    subject: str
+    certificate_serial: str | None
+    reason: str
+    revocation_request: str
+    token_present: bool
+    destroyed: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PinResetRecord:
+    """An administrator PIN reset at the counter, as journalled."""
+
+    enrolment: int
+    subject: str
+    token_label: str | None
+    token_serial: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def find_subject(counter: Counter, number: str) -> str:
+    """The journal's key for an ID number or credit code as a clerk types it (case, spaces, full width)."""
+    cleaned = number.translate({cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}).strip().upper()
+    if counter.journal.holder(cleaned) is None:
+        raise InvalidInput(f"the journal holds no holder {mask(cleaned)}")
+    return cleaned
+
+
+def _live(counter: Counter, key: str, wanted: str = "done") -> Enrolment:
+    live = counter.journal.current(key)
+    if live is None or live.state != wanted:
+        state = live.state if live else "not provisioned"
+        raise InvalidInput(f"{mask(key)}: the current certificate is {state}, not {wanted}")
+    return live
+
+
+def _unfinished(counter: Counter, key: str, purpose: str) -> Enrolment | None:
+    unfinished = counter.journal.open_enrolment(key)
+    if unfinished is not None and unfinished.purpose != purpose:
+        raise JournalError(f"{mask(key)} has an unfinished {unfinished.purpose} (enrolment {unfinished.id}): "
+                           "finish it first")
+    return unfinished
+
+
+def renew(counter: Counter, key: str, *, remove_old: bool = False) -> ProvisionResult:
+    """A new key, request, certificate on the same token; the old one stays until the new one works.
+
+    With ``remove_old`` the replaced key pair and certificate are deleted after the new
+    certificate passed its round trip; otherwise they stay on the token.
+    """
+    counter.remove_old = remove_old
+    unfinished = _unfinished(counter, key, "renew")
+    if unfinished is not None:
+        return counter.resume(unfinished)
+    live = _live(counter, key)
+    validated = counter.validated_for(key)
+    enrolment = counter.journal.start(
+        key, validated.applicant.kind, applicant_record(validated), purpose="renew", replaces=live.id,
+        state="pin-set", token_label=live.token_label, token_serial=live.token_serial,
+    )
+    counter.audit.record("renew", "started", subject=key, enrolment=enrolment.id, replaces=live.id,
+                         token=TokenRef(live.token_label, live.token_serial))
+    return counter.resume(enrolment)
+
+
+def reissue(counter: Counter, key: str) -> ProvisionResult:
+    """The whole workflow onto a new token for a holder whose certificate was reported lost."""
+    unfinished = _unfinished(counter, key, "reissue")
+    if unfinished is not None:
+        return counter.resume(unfinished)
+    live = _live(counter, key, "lost")
+    validated = counter.validated_for(key)
+    enrolment = counter.journal.start(key, validated.applicant.kind, applicant_record(validated),
+                                      purpose="reissue", replaces=live.id)
+    counter.audit.record("reissue", "started", subject=key, enrolment=enrolment.id, replaces=live.id)
+    return counter.resume(enrolment)
+
+
+def _revocation_request(live: Enrolment, reason: str, operator: str, directory: Path) -> Path:
+    info = cert_info(live.certificate) if live.certificate else None
+    request = {
+        "type": "revocation-request", "reason": reason, "requested_at": now_text(), "operator": operator,
+        "enrolment": live.id, "certificate_serial": live.cert_serial,
+        "issuer": info.issuer if info else None, "subject": info.subject if info else None,
+        "not_after": live.not_after, "token": {"label": live.token_label, "serial": live.token_serial},
+    }
+    path = directory / f"revoke-{live.cert_serial or live.id}.json"
+    tmp = directory / f".{path.name}.tmp"
+    owner_only_file(tmp)
+    tmp.write_text(json.dumps(request, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def report_loss(counter: Counter, key: str, *, reason: str = "lost",
+                revocations: str | os.PathLike[str]) -> LossReport:
+    """Mark the certificate lost, write a revocation request, and destroy the objects if the token is here.
+
+    With the counter's SO PIN the token is wiped (re-initialised); without it the holder's
+    PIN source is used to delete the key pair and its certificates.
+    """
+    if reason not in LOSS_REASONS:
+        raise InvalidInput(f"reason must be one of {', '.join(LOSS_REASONS)}")
+    live = _live(counter, key)
+    path = _revocation_request(live, reason, counter.audit.operator, Path(revocations))
+    token = counter.find_token(live)
+    destroyed = False
+    if token is not None:
+        try:
+            destroyed = _destroy(counter, token, live)
+        finally:
+            token.close()
+    counter.journal.advance(live, "lost", {"reason": reason, "revocation_request": str(path),
+                                           "token_present": token is not None, "destroyed": destroyed})
+    counter.audit.record("report-loss", "ok", subject=key, enrolment=live.id,
+                         token=TokenRef(live.token_label, live.token_serial), reason=reason,
+                         serial=live.cert_serial, destroyed=destroyed)
+    return LossReport(live.id, mask(key), live.cert_serial, reason, str(path), token is not None, destroyed)
+
+
+def _destroy(counter: Counter, token: Token, live: Enrolment) -> bool:
+    if counter.so_pin is not None:
+        token.init_token(counter.so_pin, live.token_label or "SI-LOST")
+        return True
+    pin, _ = counter.holder_pins.pin_for(live.subject_key, new=False)
+    with pin:
+        token.login(pin)
+    key_id = live.key_id or ""
+    token.delete_certificates(key_id=bytes.fromhex(key_id))
+    if any(k.id == key_id for k in token.keys()):
+        token.delete_key(f"id:{key_id}")
+    return True
+
+
+def reset_pin(counter: Counter, key: str, new_pin: Pin) -> PinResetRecord:
+    """The holder forgot the PIN: the counter sets a new one with the SO PIN, and it is recorded."""
+    so_pin = counter.require_so_pin()
+    live = _live(counter, key)
+    token = counter.find_token(live)
+    if token is None:
+        raise InvalidInput(f"token {live.token_label!r} is not present")
+    counter.policy.enforce(new_pin, avoid=[so_pin.text(), key])
+    ref = TokenRef(live.token_label, live.token_serial)
+    try:
+        token.reset_pin(so_pin, new_pin)
+    except Exception as exc:
+        counter.audit.record("pin-reset", "failed", subject=key, enrolment=live.id, token=ref,
+                             error=getattr(exc, "code", type(exc).__name__))
+        raise
+    finally:
+        token.close()
+    counter.journal.note(live, "pin-reset", "ok", {"by": counter.audit.operator}, pin_must_change=0)
+    counter.audit.record("pin-reset", "ok", subject=key, enrolment=live.id, token=ref)
+    return PinResetRecord(live.id, mask(key), live.token_label, live.token_serial)

@@ -1,0 +1,465 @@
+"""The counter workflow: one applicant, from validated data to a working certificate on a token.
+
+Steps (each one journal transaction; see ``journal.STEPS``): token identified and
+initialised with the SO PIN → the holder's user PIN set → key pair generated → request made
+from the profile → issuer → certificate and chain installed → CMS sign/verify round trip → done.
+A rerun resumes an unfinished enrolment where it stopped and reconciles the one step that may
+have half-happened, using the intent written before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from ..certs import build_csr, cert_info, load_certificates, to_pem
+from ..certs.ontoken import TokenSigner, install_certificates, token_certificates
+from ..discovery import open_free_token, open_token
+from ..errors import InvalidInput, JournalError, SitokenError, TokenNotFound
+from ..pin import Pin, PinPolicy
+from ..signing.cms import sign_cms, verify_cms
+from ..token import Token
+from .applicant import OrganisationApplicant, ValidatedApplicant, applicant_from_dict, validate
+from .audit import AuditLog, TokenRef
+from .holder_pins import HolderPinSource
+from .issuers import Issuer, request_matches, split_issued
+from .journal import Enrolment, Journal, mask
+from .profiles import CertProfile, ProfileSet, load_profiles, template_fields
+
+__all__ = ["CRASH_ENV", "Counter", "ProvisionResult", "subject_key"]
+
+#: Test hook, inert unless set: SIGKILL this process at the N-th hook point (see docs/integrator-guide.md).
+CRASH_ENV = "SITOKEN_TEST_CRASH_AT"
+#: The audit action that covers a whole enrolment, by its purpose.
+ACTION = {"issue": "provision", "renew": "renew", "reissue": "reissue"}
+#: What the workflow does next from each state, in the clerk's words.
+STEP_TEXT = {
+    "validated": "initialising the token with the SO PIN", "token-ready": "setting the holder's PIN",
+    "pin-set": "generating the key pair on the token", "key-ready": "making the certificate request",
+    "csr-ready": "asking the issuer for the certificate", "issued": "installing the certificate and chain",
+    "installed": "signing and verifying a test document (CMS)", "verified": "recording the result",
+}
+
+
+def subject_key(validated: ValidatedApplicant) -> str:
+    """What the journal keys a holder by: the resident ID number, or the credit code."""
+    applicant = validated.applicant
+    return applicant.credit_code if isinstance(applicant, OrganisationApplicant) else applicant.id_number
+
+
+def applicant_record(validated: ValidatedApplicant) -> dict[str, object]:
+    """The normalised applicant as a JSON record (what ``applicant_from_dict`` reads back)."""
+    return {"kind": validated.applicant.kind, **dataclasses.asdict(validated.applicant)}
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """Where one holder's enrolment stands after a workflow call; ``to_dict`` fields are stable."""
+
+    enrolment: int
+    subject: str  # masked ID number or credit code
+    kind: str
+    purpose: str
+    state: str
+    token_label: str | None
+    token_serial: str | None
+    key_label: str | None
+    key_id: str | None
+    certificate_serial: str | None
+    not_after: str | None
+    pin_generated: bool
+    pin_must_change: bool
+    handoff: str | None
+    already_done: bool = False
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        out = dataclasses.asdict(self)
+        out["notes"] = list(self.notes)
+        return out
+
+
+def purge_incomplete_objects(token: Token) -> int:
+    """Delete objects a killed process left half-made on the holder's token; returns how many."""
+    return token.remove_incomplete_objects()
+
+
+class CrashHook:
+    """Kills the process at the N-th hook point when ``SITOKEN_TEST_CRASH_AT=N``; does nothing otherwise."""
+
+    def __init__(self) -> None:
+        value = os.environ.get(CRASH_ENV, "")
+        self.at = int(value) if value.isdigit() else 0
+        self.count = 0
+
+    def __call__(self, point: str) -> None:
+        if not self.at:
+            return
+        self.count += 1
+        if self.count == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Counter:
+    """A service counter: its journal, audit log, issuer, profiles, SO PIN and holder PIN source."""
+
+    def __init__(
+        self, journal: Journal, audit: AuditLog, issuer: Issuer, *, holder_pins: HolderPinSource,
+        so_pin: Pin | None = None, profiles: ProfileSet | None = None, module: str | None = None,
+        policy: PinPolicy | None = None, on: date | None = None, token: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.journal, self.audit, self.issuer = journal, audit, issuer
+        self.holder_pins, self.so_pin = holder_pins, so_pin
+        self.profiles = profiles or load_profiles()
+        self.module, self.policy = module, policy or PinPolicy()
+        self.on = on or date.today()
+        self.token_selector = token
+        self.progress = progress or (lambda _message: None)
+        self.remove_old = False
+        self.hook = CrashHook()
+        self._token: Token | None = None
+        self._holder_pin: Pin | None = None
+        self._entered = ""
+        self._notes: list[str] = []
+        self._validated: dict[str, ValidatedApplicant] = {}
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def provision(self, validated: ValidatedApplicant, *, batch: str | None = None, row: int | None = None,
+                  resume: bool = True) -> ProvisionResult:
+        """Provision one validated applicant; a holder already done is reported, never made twice."""
+        key = subject_key(validated)
+        self._validated[key] = validated
+        unfinished = self.journal.open_enrolment(key)
+        if unfinished is not None:
+            if not resume:
+                raise JournalError(f"enrolment {unfinished.id} for {mask(key)} is unfinished "
+                                   f"(at {unfinished.state}); rerun with --resume")
+            return self.resume(unfinished)
+        live = self.journal.current(key)
+        if live is not None:
+            if live.state == "lost":
+                raise InvalidInput(f"the certificate of {mask(key)} was reported lost: use reissue")
+            self.audit.record("provision", "already-done", subject=key, enrolment=live.id,
+                              token=TokenRef(live.token_label, live.token_serial))
+            return self.result(live, already_done=True)
+        enrolment = self.journal.start(key, validated.applicant.kind, applicant_record(validated),
+                                       batch=batch, row=row)
+        self.audit.record("validate", "ok", subject=key, enrolment=enrolment.id, kind=validated.applicant.kind,
+                          warnings=list(validated.warnings))
+        return self.resume(enrolment)
+
+    def resume(self, enrolment: Enrolment) -> ProvisionResult:
+        """Carry an enrolment on from its journalled state until done (or awaiting a certificate)."""
+        return self.result(self._run(enrolment))
+
+    def complete(self, certificate_file: bytes) -> ProvisionResult:
+        """Finish an enrolment handed off to a CA, with the certificate (and chain) it returned."""
+        leaf, chain = split_issued(certificate_file)
+        waiting = [e for e in self.journal.enrolments()
+                   if e.state == "awaiting-certificate" and e.csr and request_matches(e.csr, leaf)]
+        if not waiting:
+            raise InvalidInput("no enrolment is awaiting a certificate for this certificate's key")
+        enrolment = self._issued(waiting[0], leaf, chain, {"from": "hand-off"})
+        return self.resume(enrolment)
+
+    def result(self, e: Enrolment, *, already_done: bool = False) -> ProvisionResult:
+        return ProvisionResult(
+            enrolment=e.id, subject=mask(e.subject_key), kind=self._kind(e.subject_key), purpose=e.purpose,
+            state=e.state, token_label=e.token_label, token_serial=e.token_serial, key_label=e.key_label,
+            key_id=e.key_id, certificate_serial=e.cert_serial, not_after=e.not_after,
+            pin_generated=bool(e.pin_generated), pin_must_change=bool(e.pin_must_change), handoff=e.handoff,
+            already_done=already_done, notes=tuple(self._notes),
+        )
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _run(self, enrolment: Enrolment) -> Enrolment:
+        steps: dict[str, Callable[[Enrolment], Enrolment]] = {
+            "validated": self._token_step, "token-ready": self._pin_step, "pin-set": self._key_step,
+            "key-ready": self._csr_step, "csr-ready": self._issue_step, "issued": self._install_step,
+            "installed": self._check_step, "verified": self._finish,
+        }
+        self._entered, self._notes = enrolment.state, []
+        try:
+            while enrolment.state in steps:
+                self.progress(f"{mask(enrolment.subject_key)}: {STEP_TEXT[enrolment.state]}")
+                enrolment = steps[enrolment.state](enrolment)
+        except SitokenError as exc:
+            self._failed(enrolment, exc)
+            raise
+        finally:
+            self._release()
+        return enrolment
+
+    def _failed(self, enrolment: Enrolment, exc: SitokenError) -> None:
+        # The message never holds a PIN (errors.py); it tells the clerk what to fix before a rerun.
+        try:
+            current = self.journal.enrolment(enrolment.id)
+            self.journal.note(current, current.state, "failed", exc.to_dict(), last_error=str(exc))
+        except JournalError:
+            pass
+        self.audit.record(ACTION[enrolment.purpose], "failed", subject=enrolment.subject_key, enrolment=enrolment.id,
+                          token=TokenRef(enrolment.token_label, enrolment.token_serial), error=exc.code,
+                          step=enrolment.state)
+
+    def _release(self) -> None:
+        if self._token is not None:
+            self._token.close()
+        self._token = None
+        if self._holder_pin is not None:
+            self._holder_pin.wipe()
+        self._holder_pin = None
+
+    def _advance(self, enrolment: Enrolment, state: str, detail: dict[str, object], **columns: object) -> Enrolment:
+        done = self.journal.advance(enrolment, state, detail, **columns)
+        self.hook(f"{state}:journalled")
+        return done
+
+    def _note(self, text: str) -> None:
+        self._notes.append(text)
+        self.progress(text)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _kind(self, key: str) -> str:
+        record = self.journal.holder(key)
+        return str(record.get("kind")) if record else "?"
+
+    def validated_for(self, key: str) -> ValidatedApplicant:
+        """The holder's applicant data as journalled, validated again (for resume, renewal, reissue)."""
+        if key not in self._validated:
+            record = self.journal.holder(key)
+            if record is None:
+                raise JournalError(f"the journal holds no applicant {mask(key)}")
+            self._validated[key] = validate(applicant_from_dict(record), on=self.on)
+        return self._validated[key]
+
+    def profile_for(self, enrolment: Enrolment) -> CertProfile:
+        if enrolment.profile and enrolment.profile in self.profiles.profiles:
+            return self.profiles.profiles[enrolment.profile]
+        return self.profiles.for_kind(self._kind(enrolment.subject_key))
+
+    def require_so_pin(self) -> Pin:
+        if self.so_pin is None:
+            raise InvalidInput("this step needs the counter's SO PIN (--so-pin-env, --so-pin-file or a prompt)")
+        return self.so_pin
+
+    def find_token(self, enrolment: Enrolment) -> Token | None:
+        """The enrolment's token, by serial (else label); None when it is not present."""
+        for selector in (enrolment.token_serial, enrolment.token_label):
+            if not selector:
+                continue
+            try:
+                return open_token(selector, module=self.module, policy=self.policy)
+            except TokenNotFound:
+                continue
+        return None
+
+    def _open(self, enrolment: Enrolment) -> Token:
+        if self._token is None:
+            token = self.find_token(enrolment)
+            if token is None:
+                raise TokenNotFound(f"token {enrolment.token_label!r} (serial {enrolment.token_serial}) "
+                                    "is not present: insert it and run again")
+            self._token = token
+        return self._token
+
+    def _login(self, enrolment: Enrolment) -> Token:
+        token = self._open(enrolment)
+        if self._holder_pin is None:
+            self._holder_pin, _ = self.holder_pins.pin_for(enrolment.subject_key, new=False)
+        token.login(self._holder_pin)
+        return token
+
+    def _token_ref(self, enrolment: Enrolment) -> TokenRef:
+        return TokenRef(enrolment.token_label, enrolment.token_serial)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _new_label(self, key: str) -> str:
+        # A random suffix: two counters sharing a module never pick (and erase) each other's token.
+        return f"SI-{key[-6:]}-{secrets.token_hex(2)}"
+
+    def _token_step(self, enrolment: Enrolment) -> Enrolment:
+        so_pin = self.require_so_pin()
+        if enrolment.token_label is None:
+            serial = None
+            if self.token_selector:
+                chosen = open_token(self.token_selector, module=self.module, policy=self.policy)
+                serial = chosen.info().serial
+                chosen.close()
+            enrolment = self.journal.intent(enrolment, "token", token_label=self._new_label(enrolment.subject_key),
+                                            token_serial=serial)
+        token = self.find_token(enrolment)
+        if token is None:
+            token = open_free_token(module=self.module, policy=self.policy)
+        elif not self.token_selector:
+            self._note(f"token {enrolment.token_label} was initialised before the journal recorded it: "
+                       "initialising it again")
+        label = enrolment.token_label or ""
+        self.hook("token-init:before")
+        token.init_token(so_pin, label)
+        self.hook("token-init:after")
+        self._token = token
+        info = token.info()
+        enrolment = self._advance(enrolment, "token-ready", {"label": label, "serial": info.serial},
+                                  token_serial=info.serial)
+        self.audit.record("token-init", "ok", subject=enrolment.subject_key, enrolment=enrolment.id,
+                          token=self._token_ref(enrolment))
+        return enrolment
+
+    def _pin_step(self, enrolment: Enrolment) -> Enrolment:
+        so_pin = self.require_so_pin()
+        token = self._open(enrolment)
+        pin, generated = self.holder_pins.pin_for(enrolment.subject_key, new=True)
+        self.policy.enforce(pin, avoid=[so_pin.text(), enrolment.subject_key])
+        self.hook("pin:before")
+        token.init_pin(so_pin, pin)
+        self.hook("pin:after")
+        self._holder_pin = pin
+        must_change = generated or token.pin_status().must_change
+        enrolment = self._advance(enrolment, "pin-set", {"generated": generated, "must_change": must_change},
+                                  pin_generated=int(generated), pin_must_change=int(must_change))
+        self.audit.record("pin-set", "ok", subject=enrolment.subject_key, enrolment=enrolment.id,
+                          token=self._token_ref(enrolment), generated=generated, must_change=must_change)
+        return enrolment
+
+    def _key_step(self, enrolment: Enrolment) -> Enrolment:
+        profile = self.profile_for(enrolment)
+        if enrolment.key_id is None:
+            enrolment = self.journal.intent(enrolment, "key", key_label=f"sign-{enrolment.id}",
+                                            key_id=secrets.token_hex(8), profile=profile.name)
+        token = self._login(enrolment)
+        self._purge(token, enrolment)
+        adopted = self._reconcile_key(token, enrolment, profile)
+        if not adopted:
+            self.hook("key:before")
+            token.generate_key(profile.key_type, enrolment.key_label or "", bytes.fromhex(enrolment.key_id or ""))
+            self.hook("key:after")
+        enrolment = self._advance(enrolment, "key-ready", {"key_type": profile.key_type.value, "adopted": adopted,
+                                                           "key_id": enrolment.key_id})
+        self.audit.record("key-generate", "adopted" if adopted else "ok", subject=enrolment.subject_key,
+                          enrolment=enrolment.id, token=self._token_ref(enrolment), key_id=enrolment.key_id,
+                          key_type=profile.key_type.value)
+        return enrolment
+
+    def _purge(self, token: Token, enrolment: Enrolment) -> None:
+        removed = purge_incomplete_objects(token)
+        if removed:
+            self._note(f"{removed} half-made object(s) left by a killed run: deleted")
+            self.journal.note(enrolment, "object-reconcile", "deleted", {"objects": removed})
+
+    def _reconcile_key(self, token: Token, enrolment: Enrolment, profile: CertProfile) -> bool:
+        """Adopt a whole key pair left by a killed run; delete halves and strays under our label."""
+        adopted = False
+        for key in token.keys():
+            ours = key.id == enrolment.key_id
+            if not ours and key.label != enrolment.key_label:
+                continue
+            if ours and key.has_private and key.has_public and key.key_type is profile.key_type:
+                self._note(f"key {key.id} was generated before the journal recorded it: adopted")
+                self.journal.note(enrolment, "key-reconcile", "adopted", {"key_id": key.id})
+                adopted = True
+                continue
+            token.delete_key(f"id:{key.id}")
+            self._note(f"incomplete or stray key {key.id} under {enrolment.key_label}: deleted")
+            self.journal.note(enrolment, "key-reconcile", "deleted", {"key_id": key.id})
+        return adopted
+
+    def _csr_step(self, enrolment: Enrolment) -> Enrolment:
+        token = self._login(enrolment)
+        profile = self.profile_for(enrolment)
+        values = template_fields(self.validated_for(enrolment.subject_key))
+        der = build_csr(TokenSigner(token, f"id:{enrolment.key_id}"), profile.subject_for(values),
+                        key_usage=profile.key_usage, extended_key_usage=profile.extended_key_usage,
+                        extra_extensions=profile.extensions_for(values))
+        return self._advance(enrolment, "csr-ready", {"profile": profile.name, "bytes": len(der)}, csr=der)
+
+    def _issue_step(self, enrolment: Enrolment) -> Enrolment:
+        profile = self.profile_for(enrolment)
+        resuming = self._entered == "csr-ready"
+        self.hook("issue:before")
+        issuance = self.issuer.issue(enrolment.csr or b"", profile, f"sitoken-{enrolment.id}", resuming=resuming)
+        self.hook("issue:after")
+        if issuance.pending:
+            enrolment = self._advance(enrolment, "awaiting-certificate", {"issuer": self.issuer.name,
+                                      "handoff": issuance.handoff}, handoff=issuance.handoff)
+            self.audit.record("issue", "handed-off", subject=enrolment.subject_key, enrolment=enrolment.id,
+                              token=self._token_ref(enrolment), issuer=self.issuer.name, file=issuance.handoff)
+            return enrolment
+        if issuance.adopted:
+            self._note("the CA had issued a certificate for this key before the journal recorded it: adopted")
+        return self._issued(enrolment, issuance.certificate or b"", issuance.chain,
+                            {"issuer": self.issuer.name, "adopted": issuance.adopted})
+
+    def _issued(self, enrolment: Enrolment, leaf: bytes, chain: tuple[bytes, ...],
+                detail: dict[str, object]) -> Enrolment:
+        info = cert_info(leaf)
+        enrolment = self._advance(enrolment, "issued", {**detail, "serial": info.serial},
+                                  certificate=leaf, chain=to_pem(chain) if chain else None,
+                                  cert_serial=info.serial, not_after=info.not_after.isoformat())
+        self.audit.record("issue", "ok", subject=enrolment.subject_key, enrolment=enrolment.id,
+                          token=self._token_ref(enrolment), serial=info.serial, not_after=enrolment.not_after)
+        return enrolment
+
+    def _chain(self, enrolment: Enrolment) -> list[bytes]:
+        return load_certificates(enrolment.chain) if enrolment.chain else []
+
+    def _install_step(self, enrolment: Enrolment) -> Enrolment:
+        token = self._login(enrolment)
+        self._purge(token, enrolment)
+        leaf = enrolment.certificate or b""
+        adopted = any(c.der == leaf for c in token_certificates(token))
+        if adopted:
+            self._note("the certificate was installed before the journal recorded it: adopted")
+        else:
+            self.hook("install:before")
+            install_certificates(token, to_pem([leaf, *self._chain(enrolment)]), key=f"id:{enrolment.key_id}",
+                                 label=enrolment.key_label)
+            self.hook("install:after")
+        enrolment = self._advance(enrolment, "installed", {"adopted": adopted})
+        self.audit.record("install", "ok", subject=enrolment.subject_key, enrolment=enrolment.id,
+                          token=self._token_ref(enrolment), serial=enrolment.cert_serial)
+        return enrolment
+
+    def _check_step(self, enrolment: Enrolment) -> Enrolment:
+        """Sign a CMS document with the new key and verify it to the CA's root: the certificate works."""
+        token = self._login(enrolment)
+        chain = self._chain(enrolment)
+        leaf = enrolment.certificate or b""
+        document = f"sitoken provisioning check: enrolment {enrolment.id}".encode()
+        signature = sign_cms(TokenSigner(token, f"id:{enrolment.key_id}"), leaf, document, chain=chain)
+        checked = verify_cms(signature, document, trust=self.issuer.trust_anchors(chain),
+                             at=datetime.now(timezone.utc))
+        return self._advance(enrolment, "verified", {"mechanism": checked.mechanism.value,
+                                                     "path_length": len(checked.path)})
+
+    def _finish(self, enrolment: Enrolment) -> Enrolment:
+        if enrolment.purpose == "renew" and enrolment.replaces is not None:
+            old = self.journal.enrolment(enrolment.replaces)
+            removed = self._remove_old(enrolment, old) if self.remove_old else False
+            enrolment = self.journal.close_pair(enrolment, old, "superseded", {"old_removed": removed})
+        else:
+            enrolment = self._advance(enrolment, "done", {"replaces": enrolment.replaces})
+        self.audit.record(ACTION[enrolment.purpose], "done", subject=enrolment.subject_key, enrolment=enrolment.id,
+                          token=self._token_ref(enrolment), serial=enrolment.cert_serial,
+                          replaces=enrolment.replaces)
+        return enrolment
+
+    def _remove_old(self, enrolment: Enrolment, old: Enrolment) -> bool:
+        """Delete the replaced key pair and its certificate (idempotent: a rerun finds them gone)."""
+        token = self._login(enrolment)
+        if not old.key_id:
+            return False
+        removed = token.delete_certificates(key_id=bytes.fromhex(old.key_id))
+        if any(k.id == old.key_id for k in token.keys()):
+            token.delete_key(f"id:{old.key_id}")
+            removed += 1
+        return bool(removed)
