@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from cli_support import Outcome
+
 PINS = {"SO_PIN": "so-pin-2468", "PIN": "user7pin3", "NEW_PIN": "n3wpin88x", "BAD_PIN": "wrong9pin"}
 
 
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 @pytest.fixture()

@@ -10,14 +10,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from testbed.pcsc_bed import PcscBed
 
+from cli_support import Outcome
 from sitoken.cli import exitcodes
 
 PINS = {"PIN": "123456", "ADMIN": "12345678", "BAD": "999999", "NEW": "Hold3r99"}
@@ -25,14 +24,6 @@ OPENPGP_SELECT = "00A4040006D27600012401"
 VERIFY_PW1 = "0020008106" + b"123456".hex()
 
 
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 Cli = Callable[..., Outcome]

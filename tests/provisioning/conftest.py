@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from prov_support import HOLDER_PIN, ON, PINS, SO_PIN, Bed, Outcome
+from prov_support import HOLDER_PIN, ON, PINS, SO_PIN, Bed
+
+from cli_support import Outcome
 
 
 @pytest.fixture()

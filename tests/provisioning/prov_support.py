@@ -70,14 +70,6 @@ def open_by_label(label: str, pin: str = HOLDER_PIN) -> Any:
     return token
 
 
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 def run_sitoken(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
