@@ -22,6 +22,11 @@ def list_tokens(module: str | None = None) -> list[TokenInfo]:
     return [token_info_from_raw(raw) for raw in load_module(module).token_infos()]
 
 
+def tokens_are_fixed(module: str | None = None) -> bool:
+    """True when the module's tokens cannot be unplugged (SoftHSM): a missing one was destroyed."""
+    return resolve_module(module).name == "softhsm"
+
+
 def open_token(
     token: str | None = None, *, module: str | None = None, policy: PinPolicy | None = None
 ) -> Token:

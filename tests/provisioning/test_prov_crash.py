@@ -124,3 +124,27 @@ def test_killed_batch_resumes_to_exactly_one_of_everything(tmp_path: Path, softh
         assert e["keys"] == [[e["key_id"], True, True]], f"seed {seed}: orphan or missing key: {e}"
         assert e["leaves"] == [True], f"seed {seed}: orphan or missing certificate: {e}"
     assert seen["issued"] == len(VALID), f"seed {seed}: the CA issued {seen['issued']} certificates"
+
+
+def test_destroyed_simulated_token_restarts_on_a_new_one(tmp_path: Path, softhsm_path: str) -> None:
+    """A kill inside SoftHSM can leave a token unreadable; a rerun starts that holder again."""
+    batch = write_batch(tmp_path / "batch.json", [PERSON])
+    args = ["batch", str(batch), "--so-pin-env", "SO_PIN", "--generate-pins", str(tmp_path / "pins")]
+    # Hook 8 sits after the key pair is made: the token exists and holds the holder's key.
+    assert sitoken(args, child_env(tmp_path, {CRASH_ENV: "8"})) == -signal.SIGKILL
+    db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
+    label, state = db.execute("SELECT token_label, state FROM enrolments").fetchone()
+    db.close()
+    assert label and state not in ("validated", "done")
+    # Destroy the token as a truncated token.object would: SoftHSM no longer lists it.
+    env = child_env(tmp_path)
+    conf = tmp_path / "sim" / "softhsm2.conf"
+    subprocess.run(["softhsm2-util", "--delete-token", "--token", label], env={**env, "SOFTHSM2_CONF": str(conf)},
+                   capture_output=True, check=True, timeout=60)
+    assert sitoken(args + ["--resume"], env) == 0
+    db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
+    rows = db.execute("SELECT state, token_label FROM enrolments").fetchall()
+    restarts = db.execute("SELECT detail FROM events WHERE step = 'validated' AND detail LIKE '%destroyed%'").fetchall()
+    db.close()
+    assert len(rows) == 1 and rows[0][0] == "done" and rows[0][1] != label
+    assert len(restarts) == 1

@@ -19,7 +19,7 @@ from datetime import date, datetime, timezone
 
 from ..certs import build_csr, cert_info, load_certificates, to_pem
 from ..certs.ontoken import TokenSigner, install_certificates, token_certificates
-from ..discovery import open_free_token, open_token
+from ..discovery import open_free_token, open_token, tokens_are_fixed
 from ..errors import InvalidInput, JournalError, SitokenError, TokenNotFound
 from ..pin import Pin, PinPolicy
 from ..signing.cms import sign_cms, verify_cms
@@ -157,7 +157,30 @@ class Counter:
 
     def resume(self, enrolment: Enrolment) -> ProvisionResult:
         """Carry an enrolment on from its journalled state until done (or awaiting a certificate)."""
-        return self.result(self._run(enrolment))
+        return self.result(self._run(self._restart_if_token_destroyed(enrolment)))
+
+    def _restart_if_token_destroyed(self, e: Enrolment) -> Enrolment:
+        """Start an unfinished enrolment again on a new token when its simulated token is gone.
+
+        A SoftHSM token cannot be unplugged, so a missing one was destroyed (a process killed
+        while SoftHSM rewrote the token's file can leave it unreadable). A real USB-Key that is
+        missing was taken out: that stays an error asking to insert it.
+        """
+        if e.token_label is None or e.state in ("validated", "done") or self.token_selector:
+            return e
+        if not tokens_are_fixed(self.module) or self.find_token(e) is not None:
+            return e
+        detail: dict[str, object] = {"reason": "simulated token destroyed", "old_token": e.token_label,
+                                     "old_state": e.state}
+        if e.cert_serial:
+            # The CA issued a certificate for a key that no longer exists: it must be revoked.
+            detail["revoke_certificate"] = e.cert_serial
+        self._note(f"{mask(e.subject_key)}: token {e.token_label} is gone; starting again on a new token")
+        self.audit.record("token-lost", "restart", subject=e.subject_key, enrolment=e.id,
+                          token=self._token_ref(e), **({"revoke": e.cert_serial} if e.cert_serial else {}))
+        cleared = dict.fromkeys(("token_label", "token_serial", "key_label", "key_id", "csr", "certificate",
+                                 "chain", "cert_serial", "not_after", "handoff"))
+        return self.journal.advance(e, "validated", detail, **cleared)
 
     def complete(self, certificate_file: bytes) -> ProvisionResult:
         """Finish an enrolment handed off to a CA, with the certificate (and chain) it returned."""
