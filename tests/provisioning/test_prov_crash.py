@@ -141,7 +141,7 @@ def test_destroyed_simulated_token_restarts_on_a_new_one(tmp_path: Path, softhsm
     conf = tmp_path / "sim" / "softhsm2.conf"
     subprocess.run(["softhsm2-util", "--delete-token", "--token", label], env={**env, "SOFTHSM2_CONF": str(conf)},
                    capture_output=True, check=True, timeout=60)
-    assert sitoken(args + ["--resume"], env) == 0
+    assert sitoken([*args, "--resume"], env) == 0
     db = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
     rows = db.execute("SELECT state, token_label FROM enrolments").fetchall()
     restarts = db.execute("SELECT detail FROM events WHERE step = 'validated' AND detail LIKE '%destroyed%'").fetchall()
