@@ -73,6 +73,9 @@ class Capabilities:
     keygen_needs_so_pin: bool = False
     # A card with one certificate slot per key cannot keep the CA certificates of a chain.
     stores_ca_certificates: bool = True
+    # Tokens whose keys live in fixed slots name the one a holder's signature key goes to, as
+    # (label, id in hex): an OpenPGP card's ("sig", "01"). None: the caller picks label and CKA_ID.
+    signature_key_slot: tuple[str, str] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -82,6 +85,7 @@ class Capabilities:
             "can_delete_keys": self.can_delete_keys,
             "keygen_needs_so_pin": self.keygen_needs_so_pin,
             "stores_ca_certificates": self.stores_ca_certificates,
+            "signature_key_slot": list(self.signature_key_slot) if self.signature_key_slot else None,
             "key_types": [k.value for k in self.key_types],
             "mechanisms": [m.value for m in self.mechanisms],
         }

@@ -168,10 +168,11 @@ def provision_group(ctx: click.Context, /, applicant_file: str | None, resume: b
         raise click.UsageError(f"{applicant_file} holds {len(rows)} applicants: use 'sitoken batch'")
     if rows[0].validated is None:
         raise BatchInvalid(list(rows[0].errors))
-    if state().token:
-        confirm(f"Token {state().token!r} will be erased and initialised for this holder. Continue?", force)
     _needs_holder_source(opts)
     with open_counter(opts, so_pin=True) as counter:
+        if state().token and counter.initialises_token(rows[0].validated):
+            # Asked only when this run will erase it: a holder already done (or past that step) is not.
+            confirm(f"Token {state().token!r} will be erased and initialised for this holder. Continue?", force)
         result = counter.provision(rows[0].validated, resume=resume)
     emit(result.to_dict(), _result_text(result))
 

@@ -181,6 +181,7 @@ class OpenPgpCard(Token):
             can_delete_keys=False,
             keygen_needs_so_pin=True,  # GENERATE ASYMMETRIC KEY PAIR and PUT DATA need PW3
             stores_ca_certificates=False,
+            signature_key_slot=(KeySlot.SIG.label, f"{KeySlot.SIG.number:02x}"),
         )
 
     # -- PIN lifecycle -------------------------------------------------------------------

@@ -291,13 +291,21 @@ class Journal:
             self._event(db, enrolment.id, enrolment.subject_key, state, "ok", detail or {})
         return self.enrolment(enrolment.id)
 
-    def intent(self, enrolment: Enrolment, step: str, **columns: object) -> Enrolment:
-        """What the next token call will create, written before the call is made."""
+    def intent(self, enrolment: Enrolment, step: str, detail: Mapping[str, object] | None = None,
+               **columns: object) -> Enrolment:
+        """What the next token call will create, written before the call is made (``detail``: more context)."""
         with self.transaction() as db:
             self._update(db, enrolment.id, columns)
             shown = {k: v for k, v in columns.items() if isinstance(v, (str, int)) or v is None}
-            self._event(db, enrolment.id, enrolment.subject_key, f"{step}-intent", "ok", shown)
+            self._event(db, enrolment.id, enrolment.subject_key, f"{step}-intent", "ok", {**shown, **(detail or {})})
         return self.enrolment(enrolment.id)
+
+    def last_intent(self, enrolment: Enrolment, step: str) -> dict[str, object]:
+        """The detail of the enrolment's newest ``step`` intent ({} when there is none)."""
+        row = self._db.execute("SELECT detail FROM events WHERE enrolment=? AND step=? ORDER BY id DESC LIMIT 1",
+                               (enrolment.id, f"{step}-intent")).fetchone()
+        data: dict[str, object] = json.loads(row[0]) if row else {}
+        return data
 
     def note(self, enrolment: Enrolment | None, step: str, outcome: str, detail: Mapping[str, object],
              subject_key: str | None = None, **columns: object) -> None:

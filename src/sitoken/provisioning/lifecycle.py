@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..certs import cert_info
-from ..errors import InvalidInput, JournalError
+from ..errors import InvalidInput, JournalError, NotSupported
 from ..pin import Pin
 from ..token import Token
 from .audit import TokenRef
@@ -84,6 +84,7 @@ def renew(counter: Counter, key: str, *, remove_old: bool = False) -> ProvisionR
     if unfinished is not None:
         return counter.resume(unfinished)
     live = _live(counter, key)
+    _refuse_fixed_key_slot(counter, live)
     validated = counter.validated_for(key)
     enrolment = counter.journal.start(
         key, validated.applicant.kind, applicant_record(validated), purpose="renew", replaces=live.id,
@@ -92,6 +93,20 @@ def renew(counter: Counter, key: str, *, remove_old: bool = False) -> ProvisionR
     counter.audit.record("renew", "started", subject=key, enrolment=enrolment.id, replaces=live.id,
                          token=TokenRef(live.token_label, live.token_serial))
     return counter.resume(enrolment)
+
+
+def _refuse_fixed_key_slot(counter: Counter, live: Enrolment) -> None:
+    """A token with one fixed signature key slot (a card) cannot hold the new key beside the old one."""
+    token = counter.find_token(live)
+    if token is None:
+        return  # resume says to insert it
+    try:
+        slot = token.capabilities.signature_key_slot
+    finally:
+        token.close()
+    if slot is not None:
+        raise NotSupported(f"token {live.token_label!r} has one signature key slot ({slot[0]}): a renewal would "
+                           "replace the key the current certificate needs; use report-loss and reissue")
 
 
 def reissue(counter: Counter, key: str) -> ProvisionResult:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..certs import CustomExtension, text_extension
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotSupported
 from ..token import KeyType
 from .applicant import OrganisationApplicant, PersonalApplicant, ValidatedApplicant
 
@@ -57,6 +57,21 @@ class CertProfile:
     key_usage: tuple[str, ...] = ("digital_signature", "non_repudiation")
     extended_key_usage: tuple[str, ...] = ()
     ca_profile: str = "personal"
+    # Every key type the CA accepts for this profile, preferred first (``key_type`` is the first).
+    key_types: tuple[KeyType, ...] = ()
+
+    @property
+    def acceptable_key_types(self) -> tuple[KeyType, ...]:
+        return self.key_types or (self.key_type,)
+
+    def key_type_for(self, supported: Sequence[KeyType]) -> KeyType:
+        """The first acceptable key type the token can generate; NotSupported when there is none."""
+        for key_type in self.acceptable_key_types:
+            if key_type in supported:
+                return key_type
+        raise NotSupported(
+            f"profile {self.name!r} accepts {', '.join(k.value for k in self.acceptable_key_types)} keys; "
+            f"this token generates {', '.join(k.value for k in supported) or 'none'}")
 
     def subject_for(self, values: Mapping[str, str]) -> str:
         """The RFC 4514 subject for an applicant; attributes whose template fills to nothing are left out."""
@@ -80,6 +95,7 @@ class CertProfile:
     def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name, "kind": self.kind, "key_type": self.key_type.value,
+            "key_types": [k.value for k in self.acceptable_key_types],
             "validity_days": self.validity_days, "subject": [list(p) for p in self.subject],
             "extensions": [{"oid": e.oid, "value": e.value, "critical": e.critical} for e in self.extensions],
             "key_usage": list(self.key_usage), "extended_key_usage": list(self.extended_key_usage),
@@ -187,21 +203,38 @@ def _profile(name: str, body: Any, source: str) -> CertProfile:
     kind = body.get("kind", name)
     if kind not in KINDS:
         raise InvalidInput(f"{where}: kind must be personal or organisation")
-    try:
-        key_type = KeyType(body.get("key_type", "ec-p256"))
-    except ValueError:
-        raise InvalidInput(f"{where}: unknown key_type; known: {', '.join(k.value for k in KeyType)}") from None
+    key_types = _key_types(body, where)
     days = body.get("validity_days", MIN_DAYS)
     if not isinstance(days, int) or not MIN_DAYS <= days <= MAX_DAYS:
         raise InvalidInput(f"{where}: validity_days must be {MIN_DAYS}-{MAX_DAYS} (1-3 years)")
     subject = tuple((str(k), _template(str(v), where)) for k, v in _pairs(body.get("subject"), where))
     extensions = tuple(_extension(e, where) for e in body.get("extensions", ()))
     return CertProfile(
-        name=name, kind=kind, key_type=key_type, validity_days=days, subject=subject, extensions=extensions,
+        name=name, kind=kind, key_type=key_types[0], key_types=key_types, validity_days=days, subject=subject,
+        extensions=extensions,
         key_usage=tuple(body.get("key_usage", ("digital_signature", "non_repudiation"))),
         extended_key_usage=tuple(body.get("extended_key_usage", ())),
         ca_profile=str(body.get("ca_profile", kind)),
     )
+
+
+def _key_types(body: Mapping[str, Any], where: str) -> tuple[KeyType, ...]:
+    """``key_type`` (preferred) then ``key_types`` (every acceptable one, in order), without repeats."""
+    more = body.get("key_types", [])
+    if not isinstance(more, Sequence) or isinstance(more, str):
+        raise InvalidInput(f"{where}: key_types must be a list of key types")
+    names = [body["key_type"]] if "key_type" in body else []
+    names += list(more) or ([] if names else ["ec-p256"])
+    out: list[KeyType] = []
+    for value in names:
+        try:
+            key_type = KeyType(value)
+        except ValueError:
+            raise InvalidInput(f"{where}: unknown key type {value!r}; known: "
+                               f"{', '.join(k.value for k in KeyType)}") from None
+        if key_type not in out:
+            out.append(key_type)
+    return tuple(out)
 
 
 def _pairs(value: object, where: str) -> Sequence[Sequence[object]]:

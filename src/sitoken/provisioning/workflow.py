@@ -10,6 +10,7 @@ have half-happened, using the intent written before it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import secrets
 import signal
@@ -20,10 +21,10 @@ from datetime import date, datetime, timezone
 from ..certs import build_csr, cert_info, load_certificates, to_pem
 from ..certs.ontoken import TokenSigner, install_certificates, token_certificates
 from ..discovery import open_free_token, open_token, tokens_are_fixed
-from ..errors import InvalidInput, JournalError, SitokenError, TokenNotFound
+from ..errors import InvalidInput, JournalError, SitokenError, TokenAbsent, TokenNotFound
 from ..pin import Pin, PinPolicy
 from ..signing.cms import sign_cms, verify_cms
-from ..token import Token
+from ..token import KeyType, Token
 from .applicant import OrganisationApplicant, ValidatedApplicant, applicant_from_dict, validate
 from .audit import AuditLog, TokenRef
 from .holder_pins import HolderPinSource
@@ -89,6 +90,13 @@ def purge_incomplete_objects(token: Token) -> int:
     return token.remove_incomplete_objects()
 
 
+def _public_key_hash(token: Token, key_id: str) -> str | None:
+    """SHA-256 of the public key with this id on the token, None when there is none."""
+    if not any(k.id == key_id for k in token.keys()):
+        return None
+    return hashlib.sha256(token.public_key_der(f"id:{key_id}")).hexdigest()
+
+
 class CrashHook:
     """Kills the process at the N-th hook point when ``SITOKEN_TEST_CRASH_AT=N``; does nothing otherwise."""
 
@@ -124,6 +132,7 @@ class Counter:
         self.remove_old = False
         self.hook = CrashHook()
         self._token: Token | None = None
+        self._role: str | None = None  # who is logged in on self._token: "user", "admin" or None
         self._holder_pin: Pin | None = None
         self._entered = ""
         self._notes: list[str] = []
@@ -154,6 +163,14 @@ class Counter:
         self.audit.record("validate", "ok", subject=key, enrolment=enrolment.id, kind=validated.applicant.kind,
                           warnings=list(validated.warnings))
         return self.resume(enrolment)
+
+    def initialises_token(self, validated: ValidatedApplicant) -> bool:
+        """Whether provisioning this applicant now would (re)initialise a token, erasing it."""
+        key = subject_key(validated)
+        unfinished = self.journal.open_enrolment(key)
+        if unfinished is not None:
+            return unfinished.state == "validated"
+        return self.journal.current(key) is None
 
     def resume(self, enrolment: Enrolment) -> ProvisionResult:
         """Carry an enrolment on from its journalled state until done (or awaiting a certificate)."""
@@ -234,8 +251,15 @@ class Counter:
 
     def _release(self) -> None:
         if self._token is not None:
-            self._token.close()
-        self._token = None
+            try:
+                if self._role is not None:
+                    # A card keeps a verified PIN after the reader connection closes: reset it.
+                    self._token.logout()
+            except SitokenError:
+                pass  # a token pulled out has forgotten the login anyway; never mask the first error
+            finally:
+                self._token.close()
+        self._token, self._role = None, None
         if self._holder_pin is not None:
             self._holder_pin.wipe()
         self._holder_pin = None
@@ -275,7 +299,19 @@ class Counter:
         return self.so_pin
 
     def find_token(self, enrolment: Enrolment) -> Token | None:
-        """The enrolment's token, by serial (else label); None when it is not present."""
+        """The enrolment's token: the selected one if it is that token, else by serial (else label); None if absent.
+
+        The selector comes first because it may name the only way to the token (``pcsc:READER``).
+        """
+        if self.token_selector and enrolment.token_serial:
+            try:
+                chosen = open_token(self.token_selector, module=self.module, policy=self.policy)
+            except (TokenNotFound, TokenAbsent):
+                chosen = None
+            if chosen is not None:
+                if chosen.info().serial == enrolment.token_serial:
+                    return chosen
+                chosen.close()
         for selector in (enrolment.token_serial, enrolment.token_label):
             if not selector:
                 continue
@@ -295,11 +331,37 @@ class Counter:
         return self._token
 
     def _login(self, enrolment: Enrolment) -> Token:
+        """The token with the holder logged in (the administrator logged out first)."""
         token = self._open(enrolment)
+        if self._role == "admin":
+            token.logout()
+            self._role = None
         if self._holder_pin is None:
             self._holder_pin, _ = self.holder_pins.pin_for(enrolment.subject_key, new=False)
         token.login(self._holder_pin)
+        self._role = "user"
         return token
+
+    def _admin(self, enrolment: Enrolment) -> Token:
+        """The token with the administrator (SO PIN) logged in (the holder logged out first)."""
+        token = self._open(enrolment)
+        if self._role == "user":
+            token.logout()
+            self._role = None
+        if self._role != "admin":
+            token.login_admin(self.require_so_pin())
+            self._role = "admin"
+        return token
+
+    def _writer(self, enrolment: Enrolment) -> Token:
+        """The token logged in as whoever may write keys and certificates on it.
+
+        The holder, except on tokens that declare ``keygen_needs_so_pin`` (an OpenPGP card,
+        OpenSC over one): there the administrator generates keys and writes certificates.
+        """
+        if self._open(enrolment).capabilities.keygen_needs_so_pin:
+            return self._admin(enrolment)
+        return self._login(enrolment)
 
     def _token_ref(self, enrolment: Enrolment) -> TokenRef:
         return TokenRef(enrolment.token_label, enrolment.token_serial)
@@ -356,21 +418,30 @@ class Counter:
 
     def _key_step(self, enrolment: Enrolment) -> Enrolment:
         profile = self.profile_for(enrolment)
+        capabilities = self._open(enrolment).capabilities
+        # The profile's first acceptable key type the token can make (a card: rsa2048).
+        key_type = profile.key_type_for(capabilities.key_types)
         if enrolment.key_id is None:
-            enrolment = self.journal.intent(enrolment, "key", key_label=f"sign-{enrolment.id}",
-                                            key_id=secrets.token_hex(8), profile=profile.name)
-        token = self._login(enrolment)
+            # A token with fixed key slots says where the key goes; elsewhere a fresh CKA_ID.
+            label, key_id = capabilities.signature_key_slot or (f"sign-{enrolment.id}", secrets.token_hex(8))
+            replaces = _public_key_hash(self._open(enrolment), key_id)
+            enrolment = self.journal.intent(enrolment, "key", {"key_type": key_type.value, "replaces_key": replaces},
+                                            key_label=label, key_id=key_id, profile=profile.name)
+        if key_type is not profile.key_type:
+            self._note(f"profile {profile.name!r} prefers {profile.key_type.value}; "
+                       f"this token makes {key_type.value}, which the profile also accepts")
+        token = self._writer(enrolment)
         self._purge(token, enrolment)
-        adopted = self._reconcile_key(token, enrolment, profile)
+        adopted = self._reconcile_key(token, enrolment, key_type)
         if not adopted:
             self.hook("key:before")
-            token.generate_key(profile.key_type, enrolment.key_label or "", bytes.fromhex(enrolment.key_id or ""))
+            token.generate_key(key_type, enrolment.key_label or "", bytes.fromhex(enrolment.key_id or ""))
             self.hook("key:after")
-        enrolment = self._advance(enrolment, "key-ready", {"key_type": profile.key_type.value, "adopted": adopted,
+        enrolment = self._advance(enrolment, "key-ready", {"key_type": key_type.value, "adopted": adopted,
                                                            "key_id": enrolment.key_id})
         self.audit.record("key-generate", "adopted" if adopted else "ok", subject=enrolment.subject_key,
                           enrolment=enrolment.id, token=self._token_ref(enrolment), key_id=enrolment.key_id,
-                          key_type=profile.key_type.value)
+                          key_type=key_type.value)
         return enrolment
 
     def _purge(self, token: Token, enrolment: Enrolment) -> None:
@@ -379,17 +450,28 @@ class Counter:
             self._note(f"{removed} half-made object(s) left by a killed run: deleted")
             self.journal.note(enrolment, "object-reconcile", "deleted", {"objects": removed})
 
-    def _reconcile_key(self, token: Token, enrolment: Enrolment, profile: CertProfile) -> bool:
-        """Adopt a whole key pair left by a killed run; delete halves and strays under our label."""
+    def _reconcile_key(self, token: Token, enrolment: Enrolment, key_type: KeyType) -> bool:
+        """Adopt a whole key pair left by a killed run; delete halves and strays under our label.
+
+        In a fixed slot (always the same id) the key the slot held before the intent is not
+        ours: it is recognised by its public key, journalled with the intent. A token that
+        cannot delete keys overwrites the slot when the new key is generated.
+        """
         adopted = False
+        replaced = self.journal.last_intent(enrolment, "key").get("replaces_key")
         for key in token.keys():
             ours = key.id == enrolment.key_id
             if not ours and key.label != enrolment.key_label:
                 continue
-            if ours and key.has_private and key.has_public and key.key_type is profile.key_type:
+            whole = key.has_private and key.has_public and key.key_type is key_type
+            if ours and whole and (replaced is None or _public_key_hash(token, key.id) != replaced):
                 self._note(f"key {key.id} was generated before the journal recorded it: adopted")
                 self.journal.note(enrolment, "key-reconcile", "adopted", {"key_id": key.id})
                 adopted = True
+                continue
+            if not token.capabilities.can_delete_keys:
+                self._note(f"key {key.id} ({key.label}) is not this enrolment's: the new key replaces it")
+                self.journal.note(enrolment, "key-reconcile", "replaced", {"key_id": key.id})
                 continue
             token.delete_key(f"id:{key.id}")
             self._note(f"incomplete or stray key {key.id} under {enrolment.key_label}: deleted")
@@ -436,7 +518,7 @@ class Counter:
         return load_certificates(enrolment.chain) if enrolment.chain else []
 
     def _install_step(self, enrolment: Enrolment) -> Enrolment:
-        token = self._login(enrolment)
+        token = self._writer(enrolment)
         self._purge(token, enrolment)
         leaf = enrolment.certificate or b""
         adopted = any(c.der == leaf for c in token_certificates(token))
