@@ -24,7 +24,6 @@ from cryptography.x509.oid import NameOID
 from testbed.pcsc_bed import PcscBed
 
 from cli_support import Outcome
-from pcsc_support import FACTORY_ADMIN_PIN
 from sitoken.certs import LocalCA
 from sitoken.certs.ontoken import TokenSigner
 from sitoken.errors import NotSupported, TokenError
@@ -42,6 +41,8 @@ PERSON = {"kind": "personal", "name": "Zhang San", "id_number": "110105199003071
 OPENPGP_SELECT = bytes.fromhex("00A4040006D27600012401")
 GET_PRIVATE_DO_3 = bytes.fromhex("00CA010300")  # readable only while PW1 (82) is verified
 CHILD_TIMEOUT = 60  # seconds for one `python -m sitoken` run on the card
+
+FACTORY_ADMIN_PIN = "12345678"  # a fresh emulated card's admin PIN (tests/pcsc/conftest.py)
 
 
 @dataclass(frozen=True)
