@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ..errors import (
     PinError,
     PinIncorrect,
     PinLocked,
+    SitokenError,
     TokenAbsent,
     TokenNotFound,
 )
@@ -426,6 +428,14 @@ class OpenPgpCard(Token):
         self._put_data(od.DO_CARDHOLDER_CERTIFICATE, b"", "PUT DATA certificate")
 
     def close(self) -> None:
+        """Forget the PIN, drop the card's verified PINs, disconnect.
+
+        A card keeps PW1/PW3 verified after the reader connection closes, for whatever
+        program talks to it next; sitoken leaves nothing verified behind. A card that is
+        already gone has nothing to drop.
+        """
+        with contextlib.suppress(SitokenError):
+            self.logout()
         self._login.forget()
         close = getattr(self.connection, "close", None)
         if close is not None:
