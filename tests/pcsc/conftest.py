@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,29 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # testbed/ lives at the project root, outside src/
 
-from testbed.pcsc_bed import (  # noqa: E402
-    OPENSC_MODULE,
-    BedError,
-    BedUnavailable,
-    OpenScBed,
-    PcscBed,
-    check_prerequisites,
-    opensc_env,
-)
+from testbed.pcsc_bed import OPENSC_MODULE, OpenScBed, PcscBed, opensc_env  # noqa: E402
 
-FACTORY_PIN = "123456"
-FACTORY_ADMIN_PIN = "12345678"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-def bed_missing(reason: str) -> None:
-    """In CI a missing bed fails the run; elsewhere the test is skipped with the reason."""
-    if _in_ci():
-        pytest.fail(f"PC/SC test bed missing under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"PC/SC test bed unavailable: {reason}")
+from pcsc_support import FACTORY_ADMIN_PIN, FACTORY_PIN, bed_missing, shared_bed, stop_shared_bed  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,20 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def pcsc_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscBed]:
-    try:
-        check_prerequisites()
-    except BedUnavailable as exc:
-        bed_missing(str(exc))
-    # The directory the root conftest pointed PCSCLITE_CSOCK_NAME at, before any PC/SC call.
-    bed = PcscBed(directory=Path(os.environ["SITOKEN_TEST_PCSC_DIR"]))
-    try:
-        bed.start()
-    except BedError as exc:
-        bed.stop()
-        pytest.fail(f"PC/SC test bed did not start: {exc}", pytrace=False)
-    yield bed
-    bed.stop()
+def pcsc_bed() -> Iterator[PcscBed]:
+    """The process-wide bed (tests/pcsc_support.py), shared with the other test directories."""
+    yield shared_bed()
+    stop_shared_bed()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate
 from . import certstore
 from .certstore import attribute_mapper
 from .ckapi import RawTokenInfo
-from .constants import CKR_OK, CKU_SO, CKU_USER, TokenFlag, flag_names, rv_name
+from .constants import CKR_BY_NAME, CKR_OK, CKU_SO, CKU_USER, TokenFlag, flag_names, rv_name
 from .errors import ck_call, error_for_rv
 from .keys import describe_keys, generate, public_key_der, select_objects
 from .mechanisms import CK_MECHANISMS, KEYGEN, CkMechanism
@@ -40,6 +40,9 @@ CKR_USER_NOT_LOGGED_IN = 0x101
 # C_Login/C_SetPIN never legitimately answer "not logged in"; OpenSC does when a card refuses
 # VERIFY with 6982 instead of 63Cx (the emulated OpenPGP card): the PIN was tried and counted.
 _PIN_REFUSED_AS_NOT_LOGGED_IN = frozenset({"C_Login", "C_SetPIN"})
+# C_GetTokenInfo codes that mean the token (or its reader) went away. Anything else, such as
+# SoftHSM's CKR_GENERAL_ERROR on a read-only store, is a failure of a token that is still there.
+_TOKEN_GONE = frozenset(CKR_BY_NAME[n] for n in ("CKR_TOKEN_NOT_PRESENT", "CKR_DEVICE_REMOVED", "CKR_SLOT_ID_INVALID"))
 
 
 def handle_of(obj: object) -> int:
@@ -136,8 +139,10 @@ class Pkcs11Token(Token):
 
     def _raw(self) -> RawTokenInfo:
         rv, raw = self.module.ck.token_info(self.slot_id)
-        if rv != CKR_OK or raw is None:
+        if rv in _TOKEN_GONE:
             raise TokenAbsent(f"token {self.label!r} is no longer present", rv=rv, function="C_GetTokenInfo")
+        if rv != CKR_OK or raw is None:
+            raise error_for_rv(rv, "C_GetTokenInfo")
         return raw
 
     def info(self) -> TokenInfo:

@@ -1,0 +1,63 @@
+"""The PC/SC test bed shared by every test directory: one private pcscd per pytest process.
+
+Each directory's conftest (``tests/pcsc``, ``tests/reliability``, ``tests/hygiene``,
+``tests/examples``) builds its fixtures on :func:`shared_bed`, so they all drive the same
+``PcscBed`` object: two objects would each track their own pcscd and card processes, and
+a restart made through one would leave the other pointing at a dead pcscd.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # testbed/ lives at the project root, outside src/
+
+from testbed.pcsc_bed import BedError, BedUnavailable, PcscBed, check_prerequisites  # noqa: E402
+
+FACTORY_PIN = "123456"
+FACTORY_ADMIN_PIN = "12345678"
+
+_bed: PcscBed | None = None
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def bed_missing(reason: str) -> None:
+    """In CI a missing bed fails the run; elsewhere the test is skipped with the reason."""
+    if _in_ci():
+        pytest.fail(f"PC/SC test bed missing under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"PC/SC test bed unavailable: {reason}")
+
+
+def shared_bed() -> PcscBed:
+    """The running bed of this process, started on first use (skip or fail when it cannot be)."""
+    global _bed
+    if _bed is not None and _bed.running():
+        return _bed
+    try:
+        check_prerequisites()
+    except BedUnavailable as exc:
+        bed_missing(str(exc))
+    # The directory the root conftest pointed PCSCLITE_CSOCK_NAME at, before any PC/SC call.
+    bed = _bed or PcscBed(directory=Path(os.environ["SITOKEN_TEST_PCSC_DIR"]))
+    try:
+        bed.start()
+    except BedError as exc:
+        bed.stop()
+        pytest.fail(f"PC/SC test bed did not start: {exc}", pytrace=False)
+    _bed = bed
+    return bed
+
+
+def stop_shared_bed() -> None:
+    """Stop the bed (idempotent: every directory's session fixture calls it at the end)."""
+    if _bed is not None:
+        _bed.stop()
