@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,22 @@ def stop_shared_bed() -> None:
     """Stop the bed (idempotent: every directory's session fixture calls it at the end)."""
     if _bed is not None:
         _bed.stop()
+
+
+# The fixtures every directory that uses the bed imports into its conftest.
+
+
+@pytest.fixture(scope="session")
+def pcsc_bed() -> Iterator[PcscBed]:
+    """The process-wide bed, shared by every test directory."""
+    yield shared_bed()
+    stop_shared_bed()
+
+
+@pytest.fixture
+def card(pcsc_bed: PcscBed) -> Iterator[Path]:
+    """A blank OpenPGP card (fresh image: PW1 123456, PW3 12345678, 3 tries) in reader 0; removed afterwards."""
+    pcsc_bed.remove_card(0)
+    image = pcsc_bed.insert_card(0)
+    yield image
+    pcsc_bed.remove_card(0)

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 
 from testbed.pcsc_bed import OPENSC_MODULE, OpenScBed, PcscBed, opensc_env  # noqa: E402
 
-from pcsc_support import FACTORY_ADMIN_PIN, FACTORY_PIN, bed_missing, shared_bed, stop_shared_bed  # noqa: E402
+from pcsc_support import FACTORY_ADMIN_PIN, FACTORY_PIN, bed_missing  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,22 +22,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.pcsc)
-
-
-@pytest.fixture(scope="session")
-def pcsc_bed() -> Iterator[PcscBed]:
-    """The process-wide bed (tests/pcsc_support.py), shared with the other test directories."""
-    yield shared_bed()
-    stop_shared_bed()
-
-
-@pytest.fixture
-def card(pcsc_bed: PcscBed) -> Iterator[Path]:
-    """A blank OpenPGP card (fresh image: PW1 123456, PW3 12345678, 3 tries) in reader 0."""
-    pcsc_bed.remove_card(0)
-    image = pcsc_bed.insert_card(0)
-    yield image
-    pcsc_bed.remove_card(0)
 
 
 @pytest.fixture
