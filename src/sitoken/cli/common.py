@@ -126,7 +126,8 @@ def _pin_from_source(label: str, kind: str, where: str) -> Pin:
     except OSError as exc:
         raise InvalidInput(f"cannot read the {label} file {where}: {exc.strerror}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        click.echo(f"warning: {where} (holding the {label}) is readable by others; chmod 600 it", err=True)
+        how = "readable" if mode & (stat.S_IRGRP | stat.S_IROTH) else "writable or executable"
+        click.echo(f"warning: {where} (holding the {label}) is {how} by others; chmod 600 it", err=True)
     return Pin.from_text(text)
 
 
