@@ -1,8 +1,14 @@
-"""What every CLI test reads back from a run: exit status, stdout, stderr (shared by the test directories)."""
+"""CLI test helpers shared by the test directories: a run's outcome, and a run on a pseudo-terminal."""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,3 +21,29 @@ class Outcome:
 
     def json(self) -> Any:
         return json.loads(self.out)
+
+
+def converse(
+    args: list[str], answers: list[str], timeout: float = 60, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run sitoken on a pseudo-terminal, typing each answer when a prompt appears."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sitoken", *args], stdin=slave, stdout=slave,
+                            stderr=slave, close_fds=True, env=env)
+    os.close(slave)
+    seen, pending, deadline = b"", list(answers), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            seen += chunk
+            if pending and chunk.rstrip().endswith(b":"):
+                os.write(master, pending.pop(0).encode() + b"\n")
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=10)
+    os.close(master)
+    return proc.returncode, seen.decode(errors="replace")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 
 import pytest
 
+from cli_support import converse
 from sitoken.cli import exitcodes
 
 pytestmark = pytest.mark.softhsm
@@ -44,33 +42,9 @@ def test_console_script_is_installed() -> None:
     assert done.returncode == 0 and "sitoken" in done.stdout
 
 
-def _converse(args: list[str], answers: list[str], timeout: float = 60) -> tuple[int, str]:
-    """Run sitoken on a pseudo-terminal, typing each answer when a prompt appears."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "sitoken", *args], stdin=slave, stdout=slave,
-                            stderr=slave, close_fds=True)
-    os.close(slave)
-    seen, pending, deadline = b"", list(answers), time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            seen += chunk
-            if pending and chunk.rstrip().endswith(b":"):
-                os.write(master, pending.pop(0).encode() + b"\n")
-        elif proc.poll() is not None:
-            break
-    proc.wait(timeout=10)
-    os.close(master)
-    return proc.returncode, seen.decode(errors="replace")
-
-
 def test_new_pin_is_asked_twice_on_a_terminal(sitoken_proc) -> None:  # type: ignore[no-untyped-def]
     sitoken_proc("sim", "create", "proc-prompt", "--so-pin-env", "SO_PIN", "--pin-env", "PIN")
-    code, screen = _converse(["pin", "change", "--token", "proc-prompt"], ["user7pin3", "t3rmpin55", "t3rmpin55"])
+    code, screen = converse(["pin", "change", "--token", "proc-prompt"], ["user7pin3", "t3rmpin55", "t3rmpin55"])
     assert code == 0, screen
     assert "Repeat for confirmation" in screen
     assert "t3rmpin55" not in screen and "user7pin3" not in screen  # hidden input

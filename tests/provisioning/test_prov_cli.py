@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from prov_support import BAD_CHECK, ORG, PERSON, PERSON_2, TOO_YOUNG, Bed, write_batch
 
+from cli_support import converse
 from sitoken.cli import exitcodes
 
 CSV_HEADER = "kind,name,id_number,mobile,card_number,credit_code,agent_name,agent_id_number,agent_authorisation_ref"
@@ -124,3 +128,23 @@ def test_lifecycle_commands(prov_cli: Any, bed: Bed) -> None:
         ("issue", "superseded"), ("renew", "lost"), ("reissue", "done")]
     audit = [json.loads(line)["action"] for line in (bed.root / "state" / "audit.jsonl").read_text().splitlines()]
     assert {"pin-reset", "report-loss", "renew", "reissue"} <= set(audit)
+
+
+def test_holder_sets_the_pin_at_a_terminal(tmp_path: Path, softhsm_path: str) -> None:
+    """At the counter the holder types the new PIN twice; a weak one is refused and asked again."""
+    applicant = tmp_path / "zhang.json"
+    applicant.write_text(json.dumps(PERSON, ensure_ascii=False))
+    env = {k: v for k, v in os.environ.items() if k not in ("SOFTHSM2_CONF", "SITOKEN_MODULE")}
+    env.update({"SITOKEN_SIM_DIR": str(tmp_path / "sim"), "SITOKEN_STATE_DIR": str(tmp_path / "state"),
+                "SO_PIN": "so-pin-2468"})
+    code, screen = converse(["provision", "--applicant", str(applicant), "--so-pin-env", "SO_PIN"],
+                            ["123456", "123456", "t3rm9pinq", "t3rm9pinq"], env=env)
+    assert code == 0, screen
+    assert "does not meet the policy" in screen and "Repeat for confirmation" in screen
+    assert "t3rm9pinq" not in screen  # typed without echo
+    listed = subprocess.run([sys.executable, "-m", "sitoken", "sim", "list", "--json"], env=env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    (token,) = json.loads(listed.stdout)
+    code, screen = converse(["sign", "--token", token["label"], "--key", "sign-1", "--in", str(applicant),
+                             "--out", str(tmp_path / "sig")], ["t3rm9pinq"], env=env)
+    assert code == 0, screen
