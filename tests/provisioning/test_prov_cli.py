@@ -148,3 +148,14 @@ def test_holder_sets_the_pin_at_a_terminal(tmp_path: Path, softhsm_path: str) ->
     code, screen = converse(["sign", "--token", token["label"], "--key", "sign-1", "--in", str(applicant),
                              "--out", str(tmp_path / "sig")], ["t3rm9pinq"], env=env)
     assert code == 0, screen
+
+
+def test_batch_onto_one_named_token_is_refused_before_anything_happens(prov_cli: Any, bed: Bed) -> None:
+    """A second holder on the same --token would erase the first holder's key: refused up front."""
+    batch = write_batch(bed.root / "two.json", [PERSON, PERSON_2])
+    assert prov_cli("sim", "create", "shared-key", "--so-pin-env", "SO_PIN", "--pin-env", "HOLDER_PIN").code == 0
+    done = prov_cli("batch", str(batch), "--token", "shared-key", "--so-pin-env", "SO_PIN",
+                    "--generate-pins", str(bed.root / "pins"), "--json")
+    assert done.code == exitcodes.INVALID_INPUT, done.out + done.err
+    assert "a token of its own" in done.json()["message"]
+    assert prov_cli("journal", "show", "--json").json()["enrolments"] == []

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ..errors import JournalError, SitokenError
+from ..errors import InvalidInput, JournalError, SitokenError
 from .applicant import Applicant, RowResult, validate_all
 from .journal import mask
 from .workflow import Counter, subject_key
@@ -115,6 +115,12 @@ def run_batch(
         batch = batch or "inline"
     else:
         batch, results = load_batch(source, counter.on)  # type: ignore[arg-type]
+    if counter.token_selector and sum(r.validated is not None for r in results) > 1:
+        # Each holder's certificate lives on the holder's own token: provisioning a second
+        # holder onto the named token would erase the first one's key.
+        raise InvalidInput("--token names one token, but a batch gives each holder a token of its own: "
+                           "provision one applicant at a time with 'sitoken provision --token', or leave "
+                           "--token out so each holder gets the module's next uninitialised token")
     pending = unfinished_rows(counter, results)
     if pending and not resume:
         raise JournalError(f"{len(pending)} row(s) have unfinished enrolments from an earlier run "
