@@ -21,20 +21,13 @@ from typing import Any
 
 import pytest
 
+from pcsc_support import bed_missing
+
 pytestmark = pytest.mark.softhsm
 
 CHILD = Path(__file__).with_name("store_fault_child.py")
 EXIT_TOKEN_ERROR = 12  # sitoken/cli/exitcodes.py: any other token failure
 EXIT_INTERNAL = 70
-
-
-def require(condition: bool, what: str) -> None:
-    """As tests/conftest.py's: skip when the bed is missing, fail under CI=true."""
-    if condition:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"test bed missing in CI: {what}", pytrace=False)
-    pytest.skip(f"test bed missing: {what}")
 
 
 def _namespace_works() -> bool:
@@ -89,7 +82,7 @@ def _recovers(report: dict[str, Any]) -> None:
 def test_read_only_store(tmp_path: Path, softhsm_path: str) -> None:
     method = "namespace" if _namespace_works() else "chmod"
     if method == "chmod" and os.geteuid() == 0:
-        require(False, "a private mount namespace (unshare --mount), needed as root: chmod does not bind root")
+        bed_missing("a private mount namespace (unshare --mount), needed as root: chmod does not bind root")
     report = _run(tmp_path, "ro", method)
     assert report["store_write_refused"], "the store was still writable: the scenario did not happen"
     _clear_token_error(report["keygen"], "C_GenerateKeyPair")
@@ -102,7 +95,8 @@ def test_read_only_store(tmp_path: Path, softhsm_path: str) -> None:
 
 def test_full_store(tmp_path: Path, softhsm_path: str) -> None:
     if not _namespace_works():
-        require(os.geteuid() != 0, "a private mount namespace (unshare --mount) for a small tmpfs")
+        if os.geteuid() == 0:
+            bed_missing("a private mount namespace (unshare --mount) for a small tmpfs")
         pytest.skip("filling a filesystem needs a private tmpfs, which needs root (unshare --mount)")
     report = _run(tmp_path, "full", "namespace")
     assert report["free_bytes"] == 0 and report["filler_bytes"] > 0, "the store was not full"

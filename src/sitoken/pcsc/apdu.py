@@ -165,17 +165,18 @@ _SW_TABLE: dict[int, tuple[type[TokenError], str]] = {
 }
 
 
+def pin_error(action: str, remaining: int, sw: int) -> PinIncorrect | PinLocked:
+    """The error for a refused PIN with ``remaining`` tries left (0: blocked)."""
+    if remaining == 0:
+        return PinLocked(f"{action}: wrong PIN, the PIN is blocked (SW {sw:04X})", sw=sw)
+    tries = "try" if remaining == 1 else "tries"
+    return PinIncorrect(f"{action}: wrong PIN, {remaining} {tries} left (SW {sw:04X})", remaining=remaining, sw=sw)
+
+
 def error_for_sw(sw: int, action: str = "card command") -> TokenError:
     """The one place a status word becomes an exception; unknown words keep their number."""
     if sw & 0xFFF0 == 0x63C0:
-        remaining = sw & 0x0F
-        if remaining == 0:
-            return PinLocked(f"{action}: PIN is blocked (SW {sw:04X})", sw=sw)
-        tries = "try" if remaining == 1 else "tries"
-        return PinIncorrect(
-            f"{action}: wrong PIN, {remaining} {tries} left (SW {sw:04X})",
-            remaining=remaining, sw=sw,
-        )
+        return pin_error(action, sw & 0x0F, sw)
     cls, text = _SW_TABLE.get(sw, (CardError, "card error"))
     return cls(f"{action}: {text} (SW {sw:04X})", sw=sw)
 

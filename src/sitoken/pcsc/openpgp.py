@@ -22,7 +22,6 @@ from ..errors import (
     MechanismUnsupported,
     NotSupported,
     PinError,
-    PinIncorrect,
     PinLocked,
     SitokenError,
     TokenAbsent,
@@ -32,7 +31,7 @@ from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole, PinStatus
 from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate, Token, TokenInfo
 from . import openpgp_data as od
 from . import tlv
-from .apdu import SW_OK, ApduSession, CommandApdu, Connection, error_for_sw
+from .apdu import SW_OK, ApduSession, CommandApdu, Connection, error_for_sw, pin_error
 from .openpgp_data import PW1_OTHER, PW1_SIGN, PW3, ApplicationData, KeySlot
 
 T = TypeVar("T")
@@ -204,14 +203,7 @@ class OpenPgpCard(Token):
             return
         if sw in _PIN_FAILED or sw & 0xFFF0 == 0x63C0:
             # Read the counter back: some cards (the emulator) answer 6982, not 63Cx.
-            remaining = self._pw_status().tries(reference)
-            if remaining == 0:
-                raise PinLocked(f"{action}: wrong PIN, now blocked (SW {sw:04X})", sw=sw)
-            tries = "try" if remaining == 1 else "tries"
-            raise PinIncorrect(
-                f"{action}: wrong PIN, {remaining} {tries} left (SW {sw:04X})",
-                remaining=remaining, sw=sw,
-            )
+            raise pin_error(action, self._pw_status().tries(reference), sw)
         raise error_for_sw(sw, action)
 
     def _verify(self, reference: int, pin: Pin, action: str) -> None:
