@@ -232,3 +232,28 @@ def test_killed_provisioning_resumes_on_the_card(
     check_provisioned(reader, state / "local-ca", state / "journal.sqlite")  # exactly one key and certificate
     issued = list((state / "local-ca" / "issued").glob("*.pem"))
     assert len(issued) == 1  # the CA issued once
+
+
+def test_loss_report_on_the_card_needs_the_so_pin_to_wipe_it(reader: str, tmp_path: Path) -> None:
+    """A card deletes no key: without the SO PIN the loss is journalled and the card left as it is."""
+    from sitoken.provisioning.lifecycle import report_loss
+
+    counter = make_counter(tmp_path, reader)
+    try:
+        counter.provision(validated_person())
+    finally:
+        counter.journal.close()
+    before = card_state(reader)
+
+    no_so = make_counter(tmp_path, reader)
+    no_so.so_pin = None
+    try:
+        report = report_loss(no_so, PERSON["id_number"], revocations=tmp_path / "revocations")
+        assert report.token_present and not report.destroyed
+        assert report.not_destroyed_because and "SO PIN" in report.not_destroyed_because
+        (live,) = no_so.journal.enrolments(PERSON["id_number"])
+        assert live.state == "lost"
+    finally:
+        no_so.journal.close()
+    assert card_state(reader) == before
+    assert Path(report.revocation_request).exists()

@@ -335,7 +335,12 @@ def report_loss(applicant_id: str, reason: str, revocations: str | None, force: 
     with open_counter(opts, so_pin=True, so_optional=True) as counter:
         report = lifecycle.report_loss(counter, lifecycle.find_subject(counter, applicant_id), reason=reason,
                                        revocations=target)
-    destroyed = "objects destroyed" if report.destroyed else "token not present: nothing to destroy"
+    if report.destroyed:
+        destroyed = "objects destroyed"
+    elif report.token_present:
+        destroyed = f"objects NOT destroyed ({report.not_destroyed_because})"
+    else:
+        destroyed = "token not present: nothing to destroy"
     emit(report.to_dict(), f"{report.subject}: reported {reason}; revocation request {report.revocation_request}; "
                            f"{destroyed}. Next: sitoken reissue --applicant-id ...")
 

@@ -31,6 +31,7 @@ class LossReport:
     revocation_request: str
     token_present: bool
     destroyed: bool
+    not_destroyed_because: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -150,18 +151,28 @@ def report_loss(counter: Counter, key: str, *, reason: str = "lost",
     live = _live(counter, key)
     path = _revocation_request(live, reason, counter.audit.operator, Path(revocations))
     token = counter.find_token(live)
-    destroyed = False
+    destroyed, why = False, None
     if token is not None:
         try:
-            destroyed = _destroy(counter, token, live)
+            why = _cannot_destroy(counter, token)
+            destroyed = why is None and _destroy(counter, token, live)
         finally:
             token.close()
     counter.journal.advance(live, "lost", {"reason": reason, "revocation_request": str(path),
-                                           "token_present": token is not None, "destroyed": destroyed})
+                                           "token_present": token is not None, "destroyed": destroyed,
+                                           "not_destroyed_because": why})
     counter.audit.record("report-loss", "ok", subject=key, enrolment=live.id,
                          token=TokenRef(live.token_label, live.token_serial), reason=reason,
                          serial=live.cert_serial, destroyed=destroyed)
-    return LossReport(live.id, mask(key), live.cert_serial, reason, str(path), token is not None, destroyed)
+    return LossReport(live.id, mask(key), live.cert_serial, reason, str(path), token is not None, destroyed, why)
+
+
+def _cannot_destroy(counter: Counter, token: Token) -> str | None:
+    """Why the objects cannot be destroyed here, before anything is tried (None: they can)."""
+    if counter.so_pin is None and not token.capabilities.can_delete_keys:
+        # A card deletes no key: only a wipe (factory reset) with the SO PIN removes it.
+        return "this token deletes keys only by a wipe: give the counter's SO PIN"
+    return None
 
 
 def _destroy(counter: Counter, token: Token, live: Enrolment) -> bool:
