@@ -34,13 +34,18 @@ def stop_before(counter: Any, words: str) -> None:
     counter.progress = progress
 
 
-def test_key_generated_but_not_journalled_is_adopted(make_counter: Any) -> None:
+def stopped_before_keygen(make_counter: Any) -> tuple[Any, Any]:
+    """A run stopped just before key generation: the journal and its open enrolment."""
     counter = make_counter()
     stop_before(counter, "generating the key pair")
     with pytest.raises(Stop):
         counter.provision(validated(PERSON))
     journal = make_counter().journal
-    enrolment = journal.open_enrolment(KEY)
+    return journal, journal.open_enrolment(KEY)
+
+
+def test_key_generated_but_not_journalled_is_adopted(make_counter: Any) -> None:
+    journal, enrolment = stopped_before_keygen(make_counter)
     assert enrolment is not None and enrolment.state == "pin-set"
     # What a killed process leaves: the intent journalled, the key on the token, no "key-ready".
     enrolment = journal.intent(enrolment, "key", key_label=f"sign-{enrolment.id}", key_id="00aa11bb22cc33dd")
@@ -60,12 +65,7 @@ def test_key_generated_but_not_journalled_is_adopted(make_counter: Any) -> None:
 
 
 def test_stray_key_under_the_intended_label_is_deleted_and_recorded(make_counter: Any) -> None:
-    counter = make_counter()
-    stop_before(counter, "generating the key pair")
-    with pytest.raises(Stop):
-        counter.provision(validated(PERSON))
-    journal = make_counter().journal
-    enrolment = journal.open_enrolment(KEY)
+    journal, enrolment = stopped_before_keygen(make_counter)
     assert enrolment is not None
     enrolment = journal.intent(enrolment, "key", key_label=f"sign-{enrolment.id}", key_id="1111111111111111")
     token = open_by_label(enrolment.token_label or "")
