@@ -10,7 +10,7 @@ VENV="$ROOT/.venv"
 # reader, the headers pyscard and the cffi extension build against, and Python's venv.
 APT_PACKAGES=(
   softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
-  openssl procps
+  openssl procps postgresql
 )
 
 as_root() {

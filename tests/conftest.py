@@ -22,8 +22,9 @@ PCSC_DIR.mkdir()
 os.environ["SITOKEN_TEST_PCSC_DIR"] = str(PCSC_DIR)
 os.environ["PCSCLITE_CSOCK_NAME"] = str(PCSC_DIR / "pcscd.comm")
 
-# The PC/SC bed's fixtures (pcsc_bed, card) live in one module for every test directory.
-pytest_plugins = ["pcsc_support"]
+# The PC/SC bed's fixtures (pcsc_bed, card) and the PostgreSQL bed's (pg_bed,
+# fresh_database) live in one module each, for every test directory.
+pytest_plugins = ["pcsc_support", "pg_support"]
 
 SO_PIN = "so-pin-2468"
 USER_PIN = "user7pin3"

@@ -1,0 +1,70 @@
+"""The PostgreSQL test bed shared by every test directory: one private server per pytest process.
+
+Started on first use and stopped when the session ends; tests that need a clean journal make
+their own database on it (``fresh_database``) instead of restarting the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from testbed.pg_bed import PgBed, PgBedError, PgBedUnavailable, server_bin_dir
+
+_bed: PgBed | None = None
+_names = itertools.count(1)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def shared_pg() -> PgBed:
+    """The running server of this process (skipped where PostgreSQL is missing, failed in CI)."""
+    global _bed
+    if _bed is not None and _bed.running():
+        return _bed
+    bed = _bed or PgBed(Path(tempfile.mkdtemp(prefix="sitoken-pg-")))
+    try:
+        bed.start()
+    except PgBedUnavailable as exc:
+        if _in_ci():
+            pytest.fail(f"PostgreSQL test bed missing under CI=true: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL test bed unavailable: {exc}")
+    except PgBedError as exc:
+        pytest.fail(f"PostgreSQL test bed did not start: {exc}", pytrace=False)
+    _bed = bed
+    return bed
+
+
+def psql(bed: PgBed, database: str, sql: str) -> str:
+    """Run one statement with the server's own psql; returns its unaligned output."""
+    done = bed._run([str(server_bin_dir() / "psql"), "-h", str(bed.socket_dir), "-p", "5432",
+                     "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql])
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def pg_bed() -> Iterator[PgBed]:
+    bed = shared_pg()
+    yield bed
+
+
+@pytest.fixture
+def fresh_database(pg_bed: PgBed) -> str:
+    """A new, empty database on the shared server; returns its journal URL."""
+    name = f"t{os.getpid()}_{next(_names)}"
+    psql(pg_bed, "postgres", f"CREATE DATABASE {name}")
+    return pg_bed.url(name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _bed is not None:
+        with contextlib.suppress(PgBedError, subprocess.SubprocessError):
+            _bed.destroy()
