@@ -160,6 +160,12 @@ class CardError(TokenError):
     code = "card-error"
 
 
+class CryptoError(SitokenError):
+    """Host cryptography (OpenSSL's libcrypto, for SM2) refused an operation; its reason is kept."""
+
+    code = "crypto-error"
+
+
 class SignatureInvalid(SitokenError):
     """A signature did not verify."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from asn1crypto import algos, core, keys
+from asn1crypto import algos, core, keys, pem
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from . import sm2
 from .errors import InvalidInput
 from .token import KeyType, Mechanism
 
@@ -68,6 +69,9 @@ def _unwrap_octet_string(value: bytes) -> bytes:
 
 def load_public_key(data: bytes) -> bytes:
     """A public key file (PEM or DER SubjectPublicKeyInfo) as DER."""
+    sm2_spki = _sm2_spki(data)
+    if sm2_spki is not None:
+        return sm2_spki  # cryptography cannot load SM2 keys
     try:
         key = (
             serialization.load_pem_public_key(data)
@@ -79,7 +83,22 @@ def load_public_key(data: bytes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def _sm2_spki(data: bytes) -> bytes | None:
+    """The DER SPKI when ``data`` (PEM or DER) holds a valid SM2 public key, else None."""
+    der = data
+    if pem.detect(data):
+        try:
+            _, _, der = pem.unarmor(data.strip())
+        except ValueError:
+            return None
+    if not sm2.is_sm2_spki(der):
+        return None
+    return sm2.spki_from_point(sm2.point_from_spki(der))
+
+
 def key_type_of_spki(spki: bytes) -> KeyType | None:
+    if sm2.is_sm2_spki(spki):
+        return KeyType.SM2
     public = serialization.load_der_public_key(spki)
     if isinstance(public, rsa.RSAPublicKey):
         return {2048: KeyType.RSA2048, 3072: KeyType.RSA3072}.get(public.key_size)
@@ -89,9 +108,7 @@ def key_type_of_spki(spki: bytes) -> KeyType | None:
 
 
 def spki_to_pem(spki: bytes) -> bytes:
-    return serialization.load_der_public_key(spki).public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return bytes(pem.armor("PUBLIC KEY", spki))
 
 
 def digest(mechanism: Mechanism, data: bytes) -> bytes:
@@ -124,11 +141,20 @@ def ecdsa_der_to_raw(der: bytes, size: int) -> bytes:
 
 
 def curve_size(key_type: KeyType) -> int:
-    return {KeyType.EC_P256: 32, KeyType.EC_P384: 48}[key_type]
+    return {KeyType.EC_P256: 32, KeyType.EC_P384: 48, KeyType.SM2: 32}[key_type]
 
 
-def verify_host(spki: bytes, data: bytes, signature: bytes, mechanism: Mechanism) -> bool:
-    """Verify with ``cryptography``, independent of any token."""
+def verify_host(
+    spki: bytes, data: bytes, signature: bytes, mechanism: Mechanism, *, sm2_id: bytes = sm2.DEFAULT_ID
+) -> bool:
+    """Verify on the host, independent of any token (SM2 through OpenSSL, the rest ``cryptography``).
+
+    ``sm2_id`` is the SM2 signer's ID that Z binds (GM/T 0009's default unless agreed otherwise).
+    """
+    if mechanism is Mechanism.SM2_SM3 or sm2.is_sm2_spki(spki):
+        if mechanism is not Mechanism.SM2_SM3 or not sm2.is_sm2_spki(spki):
+            return False  # the mechanism does not fit the key
+        return sm2.Sm2PublicKey(spki).verify(data, signature, sm2_id)
     public = serialization.load_der_public_key(spki)
     try:
         _verify(public, data, signature, mechanism)

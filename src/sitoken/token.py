@@ -19,10 +19,11 @@ class KeyType(str, Enum):
     EC_P256 = "ec-p256"
     EC_P384 = "ec-p384"
     ED25519 = "ed25519"
+    SM2 = "sm2"  # the national curve (GM/T 0003), 256-bit, signed as SM2-with-SM3
 
     @property
     def family(self) -> str:
-        return {"rsa2048": "rsa", "rsa3072": "rsa", "ed25519": "eddsa"}.get(self.value, "ec")
+        return {"rsa2048": "rsa", "rsa3072": "rsa", "ed25519": "eddsa", "sm2": "sm2"}.get(self.value, "ec")
 
     @property
     def default_mechanism(self) -> Mechanism:
@@ -32,6 +33,7 @@ class KeyType(str, Enum):
             KeyType.EC_P256: Mechanism.ECDSA_SHA256,
             KeyType.EC_P384: Mechanism.ECDSA_SHA384,
             KeyType.ED25519: Mechanism.EDDSA,
+            KeyType.SM2: Mechanism.SM2_SM3,
         }[self]
 
 
@@ -45,10 +47,13 @@ class Mechanism(str, Enum):
     ECDSA_SHA256 = "ecdsa-sha256"
     ECDSA_SHA384 = "ecdsa-sha384"
     EDDSA = "eddsa"
+    # SM3 over Z ‖ M, Z binding the signer's ID (default 1234567812345678) and public key;
+    # the signature is DER SEQUENCE {r, s} like ECDSA's.
+    SM2_SM3 = "sm2-sm3"
 
     @property
     def family(self) -> str:
-        """The key family it needs: rsa, ec or eddsa (matches KeyType.family)."""
+        """The key family it needs: rsa, ec, eddsa or sm2 (matches KeyType.family)."""
         head = self.value.split("-")[0]
         return {"ecdsa": "ec"}.get(head, head)
 

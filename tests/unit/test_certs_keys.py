@@ -28,6 +28,7 @@ _OIDS = {
     Mechanism.ECDSA_SHA256: "1.2.840.10045.4.3.2",
     Mechanism.ECDSA_SHA384: "1.2.840.10045.4.3.3",
     Mechanism.EDDSA: "1.3.101.112",
+    Mechanism.SM2_SM3: "1.2.156.10197.1.501",
 }
 
 

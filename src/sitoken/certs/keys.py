@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from ..errors import InvalidInput, SignatureInvalid
+from ..sm2 import SM2_WITH_SM3_OID
 from ..token import KeyType, Mechanism
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -92,6 +93,8 @@ def signature_algorithm(mechanism: Mechanism) -> algos.SignedDigestAlgorithm:
         )
     if mechanism.family == "ec":
         return algos.SignedDigestAlgorithm({"algorithm": f"{mechanism.hash_name}_ecdsa"})
+    if mechanism.family == "sm2":  # GM/T 0015: SM2-with-SM3, parameters absent
+        return algos.SignedDigestAlgorithm({"algorithm": SM2_WITH_SM3_OID})
     return algos.SignedDigestAlgorithm({"algorithm": "ed25519"})
 
 
@@ -117,7 +120,7 @@ def mechanism_of(algorithm: algos.SignedDigestAlgorithm, digest: str | None = No
     known = {
         "sha256_rsa": Mechanism.RSA_PKCS_SHA256, "sha384_rsa": Mechanism.RSA_PKCS_SHA384,
         "sha256_ecdsa": Mechanism.ECDSA_SHA256, "sha384_ecdsa": Mechanism.ECDSA_SHA384,
-        "ed25519": Mechanism.EDDSA,
+        "ed25519": Mechanism.EDDSA, SM2_WITH_SM3_OID: Mechanism.SM2_SM3,
     }
     if name not in known:
         raise SignatureInvalid(f"signature algorithm {name} is not supported")
