@@ -11,6 +11,7 @@ VENV="$ROOT/.venv"
 APT_PACKAGES=(
   softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
   openssl procps postgresql
+  p11-kit p11-kit-modules libnss3-tools
 )
 
 as_root() {

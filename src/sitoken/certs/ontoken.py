@@ -8,9 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import InvalidInput, KeyNotFound, NotSupported
-from ..token import KeyInfo, KeyType, Mechanism, Token
+from ..token import KeyInfo, KeyType, Mechanism, StoredCertificate, Token
 from .info import CertInfo, cert_info
-from .parse import leaf_of, load_certificates, order_chain, parse_certificate, public_key_matches
+from .parse import (
+    canonical_spki,
+    leaf_of,
+    load_certificates,
+    order_chain,
+    parse_certificate,
+    public_key_matches,
+)
 
 RENEWAL_WINDOW_DAYS = 30
 
@@ -42,7 +49,7 @@ class TokenCertificate:
     label: str
     id: str
     authority: bool
-    key: str | None  # label of the key pair with the same CKA_ID, if any
+    key: str | None  # label of the key pair whose public key it certifies, if on the token
     der: bytes
     info: CertInfo
 
@@ -62,12 +69,53 @@ class Installed:
         return {"certificate": self.certificate.to_dict(), "added_chain": list(self.added_chain)}
 
 
+def _key_selector(info: KeyInfo) -> str:
+    return f"id:{info.id}" if info.id else info.label
+
+
+def _public_keys(token: Token, keys: Sequence[KeyInfo]) -> list[tuple[KeyInfo, bytes | None]]:
+    """Each key with its canonical public key, None where the token holds none for it."""
+    out: list[tuple[KeyInfo, bytes | None]] = []
+    for info in keys:
+        try:
+            out.append((info, canonical_spki(token.public_key_der(_key_selector(info)))))
+        except (KeyNotFound, InvalidInput, ValueError):  # no public half, or one not parseable
+            out.append((info, None))
+    return out
+
+
+def _owner(cert_der: bytes, stored_id: str, keys: Sequence[tuple[KeyInfo, bytes | None]]) -> KeyInfo | None:
+    """The key a certificate certifies: by public key; CKA_ID only for keys without one.
+
+    Other tools write certificates without CKA_ID, or under another key's ID, so the ID
+    is a hint; the public key is the rule.
+    """
+    try:
+        spki = canonical_spki(parse_certificate(cert_der).spki_der)
+    except InvalidInput:
+        return None
+    by_key = next((info for info, key in keys if key == spki), None)
+    if by_key is not None:
+        return by_key
+    return next((info for info, key in keys if key is None and stored_id and info.id == stored_id), None)
+
+
+def is_authority(cert: StoredCertificate) -> bool:
+    """A CA certificate: marked so on the token, or (written by other tools) by basicConstraints."""
+    if cert.authority:
+        return True
+    try:
+        return parse_certificate(cert.der).is_ca
+    except InvalidInput:
+        return False
+
+
 def key_for_certificate(token: Token, leaf: bytes, key: str | None = None) -> KeyInfo:
     """The key pair whose public key the certificate certifies; refuses a certificate for another key."""
     candidates = [token.find_key(key)] if key else [k for k in token.keys() if k.has_public or k.has_private]
     for info in candidates:
         try:
-            spki = token.public_key_der(f"id:{info.id}" if info.id else info.label)
+            spki = token.public_key_der(_key_selector(info))
         except KeyNotFound:
             continue
         if public_key_matches(leaf, spki):
@@ -131,10 +179,16 @@ def _ca_id(der: bytes) -> bytes:
 def token_certificates(
     token: Token, *, now: datetime | None = None, renew_window_days: int = RENEWAL_WINDOW_DAYS
 ) -> list[TokenCertificate]:
-    """Every certificate on the token, with expiry state and chain completeness."""
+    """Every certificate on the token, with expiry state, chain completeness and its key pair."""
+    return [cert for cert, _ in _with_owners(token, now, renew_window_days)]
+
+
+def _with_owners(
+    token: Token, now: datetime | None, renew_window_days: int
+) -> list[tuple[TokenCertificate, KeyInfo | None]]:
     stored = token.certificates()
-    authorities = [c.der for c in stored if c.authority]
-    keys = {k.id: k.label for k in token.keys()}
+    authorities = [c.der for c in stored if is_authority(c)]
+    keys = _public_keys(token, token.keys())
     out = []
     for cert in stored:
         try:
@@ -144,14 +198,17 @@ def token_certificates(
             # A half-written object (a process killed mid-import) is not a certificate:
             # skip it here; Token.remove_incomplete_objects() clears it.
             continue
-        out.append(TokenCertificate(cert.label, cert.id, cert.authority, keys.get(cert.id), cert.der, info))
+        authority = cert.authority or info.is_ca
+        owner = None if authority else _owner(cert.der, cert.id, keys)
+        out.append((TokenCertificate(cert.label, cert.id, authority, owner.label if owner else None,
+                                     cert.der, info), owner))
     return out
 
 
 def certificate_for_key(token: Token, key: str, *, now: datetime | None = None) -> TokenCertificate:
     """The holder's certificate that belongs to a key pair (the newest, if several)."""
     info = token.find_key(key)
-    mine = [c for c in token_certificates(token, now=now) if c.id == info.id and not c.authority]
+    mine = [cert for cert, owner in _with_owners(token, now, RENEWAL_WINDOW_DAYS) if owner == info]
     if not mine:
         raise KeyNotFound(f"no certificate on the token for key {key!r}")
     return max(mine, key=lambda c: c.info.not_after)
@@ -159,5 +216,5 @@ def certificate_for_key(token: Token, key: str, *, now: datetime | None = None) 
 
 def chain_for(token: Token, certificate: TokenCertificate) -> list[bytes]:
     """The certificate followed by its issuers, as far as the token holds them."""
-    authorities = [c.der for c in token.certificates() if c.authority]
+    authorities = [c.der for c in token.certificates() if is_authority(c)]
     return order_chain(certificate.der, authorities)

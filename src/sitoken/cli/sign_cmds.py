@@ -118,7 +118,8 @@ def _verify_cms(in_: str | None, sig: str, trust_file: str | None) -> None:
         return
     _verdict(True, {"valid": True, "signer": result.signer_subject, "mechanism": result.mechanism.value,
                     "signing_time": result.signing_time.isoformat() if result.signing_time else None,
-                    "detached": result.detached})
+                    "detached": result.detached,
+                    "other_attributes": [a.oid for a in result.other_attributes]})
 
 
 def _token_trust() -> list[bytes]:

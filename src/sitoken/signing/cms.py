@@ -6,8 +6,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import ClassVar
 
-from asn1crypto import cms, tsp  # noqa: F401 - tsp registers the signing-certificate-v2 attribute
+from asn1crypto import cms, core, tsp
 from asn1crypto import x509 as a509
 
 from ..certs.keys import (
@@ -27,6 +28,22 @@ from ..token import Mechanism
 
 _DIGESTS = ("sha256", "sha384", "sha512")
 
+# The signed attributes sitoken checks, by OID, with the type of their single value.
+_CHECKED_ATTRIBUTES: dict[str, tuple[str, type[core.Asn1Value]]] = {
+    "1.2.840.113549.1.9.3": ("content_type", cms.ContentType),
+    "1.2.840.113549.1.9.4": ("message_digest", core.OctetString),
+    "1.2.840.113549.1.9.5": ("signing_time", cms.Time),
+    "1.2.840.113549.1.9.16.2.47": ("signing_certificate_v2", tsp.SigningCertificateV2),
+}
+
+
+@dataclass(frozen=True)
+class SignedAttribute:
+    """A signed attribute sitoken does not interpret: its OID and its DER, as signed."""
+
+    oid: str
+    der: bytes
+
 
 @dataclass(frozen=True)
 class CmsVerification:
@@ -41,6 +58,8 @@ class CmsVerification:
     certificates: tuple[bytes, ...]  # every certificate the CMS carried
     detached: bool
     content: bytes
+    # Signed by the signer, but not checked by sitoken (NSS adds S/MIME preferences, for example).
+    other_attributes: tuple[SignedAttribute, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -53,6 +72,7 @@ class CmsVerification:
             "certificates": len(self.certificates),
             "detached": self.detached,
             "content_length": len(self.content),
+            "other_attributes": [a.oid for a in self.other_attributes],
         }
 
 
@@ -150,13 +170,31 @@ def _load_signed_data(cms_der: bytes) -> cms.SignedData:
         raise InvalidInput("the signature is empty")
     try:
         info = cms.ContentInfo.load(cms_der, strict=True)
-        info.native  # noqa: B018 - parse everything now: asn1crypto is lazy
+        if info["content_type"].native != "signed_data":
+            raise InvalidInput(f"CMS content is {info['content_type'].native}, not signed data")
+        signed: cms.SignedData = info["content"]
+        _parse_eagerly(signed)
+    except InvalidInput:
+        raise
     except Exception as exc:  # asn1crypto raises assorted built-in errors on bad input
         raise InvalidInput(f"not a DER CMS structure: {str(exc)[:200]}") from None
-    if info["content_type"].native != "signed_data":
-        raise InvalidInput(f"CMS content is {info['content_type'].native}, not signed data")
-    signed: cms.SignedData = info["content"]
     return signed
+
+
+def _parse_eagerly(signed: cms.SignedData) -> None:
+    """Parse every field now (asn1crypto is lazy), except attribute values.
+
+    Signed attributes are read by OID in :func:`_read_attributes`: asn1crypto
+    rejects values it has a wrong idea of (NSS's 1.3.6.1.4.1.311.16.4), and an
+    attribute sitoken does not check is no reason to refuse a signature. Unsigned
+    attributes are never read.
+    """
+    for name in ("version", "digest_algorithms", "encap_content_info", "certificates", "crls"):
+        signed[name].native  # noqa: B018
+    for signer_info in signed["signer_infos"]:
+        for name in ("version", "sid", "digest_algorithm", "signature_algorithm", "signature"):
+            signer_info[name].native  # noqa: B018
+        _read_attributes(signer_info)
 
 
 def _content(signed: cms.SignedData, data: bytes | None) -> tuple[bytes, bool]:
@@ -188,38 +226,70 @@ def _signer_certificate(signer_info: cms.SignerInfo,
     raise SignatureInvalid("the signer's certificate is not inside the signature")
 
 
-def _attribute(attrs: cms.CMSAttributes, name: str) -> object | None:
-    values = [a["values"] for a in attrs if a["type"].native == name]
-    if len(values) > 1 or (values and len(values[0]) != 1):
-        raise SignatureInvalid(f"signed attribute {name} appears more than once")
-    return values[0][0] if values else None
+class _AnyValues(core.SetOf):  # type: ignore[misc]
+    _child_spec = core.Any
 
 
-def _check_attributes(attrs: cms.CMSAttributes, digest: bytes,
-                      cert: ParsedCertificate) -> datetime | None:
-    content_type = _attribute(attrs, "content_type")
-    if content_type is None or content_type.native != "data":  # type: ignore[attr-defined]
+class _AnyAttribute(core.Sequence):  # type: ignore[misc]
+    _fields: ClassVar = [("type", core.ObjectIdentifier), ("values", _AnyValues)]
+
+
+class _AnyAttributes(core.SetOf):  # type: ignore[misc]
+    _child_spec = _AnyAttribute
+
+
+@dataclass(frozen=True)
+class _Attributes:
+    """Signed attributes: the checked ones parsed by name, the others kept as bytes."""
+
+    checked: dict[str, core.Asn1Value]
+    others: tuple[SignedAttribute, ...]
+
+
+def _read_attributes(signer_info: cms.SignerInfo) -> _Attributes | None:
+    if not signer_info["signed_attrs"]:
+        return None
+    parsed = _AnyAttributes.load(_attributes_der(signer_info))
+    checked: dict[str, core.Asn1Value] = {}
+    others = []
+    for attribute in parsed:
+        oid, values = attribute["type"].dotted, attribute["values"]
+        if oid not in _CHECKED_ATTRIBUTES:
+            others.append(SignedAttribute(oid, bytes(attribute.dump())))
+            continue
+        name, spec = _CHECKED_ATTRIBUTES[oid]
+        if name in checked or len(values) != 1:
+            raise SignatureInvalid(f"signed attribute {name} appears more than once")
+        checked[name] = spec.load(values[0].dump(), strict=True)
+        checked[name].native  # noqa: B018 - malformed values fail here, not later
+    return _Attributes(checked, tuple(others))
+
+
+def _check_attributes(attrs: _Attributes, digest: bytes, cert: ParsedCertificate) -> datetime | None:
+    content_type = attrs.checked.get("content_type")
+    if content_type is None or content_type.native != "data":
         raise SignatureInvalid("the content-type attribute is missing or not data")
-    message_digest = _attribute(attrs, "message_digest")
-    if message_digest is None or message_digest.native != digest:  # type: ignore[attr-defined]
+    message_digest = attrs.checked.get("message_digest")
+    if message_digest is None or message_digest.native != digest:
         raise SignatureInvalid("the data does not match the signature's message digest")
-    ess = _attribute(attrs, "signing_certificate_v2")
+    ess = attrs.checked.get("signing_certificate_v2")
     if ess is not None:
-        first = ess["certs"][0]  # type: ignore[index]
+        first = ess["certs"][0]
         algorithm = first["hash_algorithm"]["algorithm"].native
         if algorithm not in _DIGESTS or hashlib.new(algorithm, cert.der).digest() != \
                 first["cert_hash"].native:
             raise SignatureInvalid("the signing-certificate attribute names another certificate")
-    when = _attribute(attrs, "signing_time")
-    return when.native.astimezone(timezone.utc) if when is not None else None  # type: ignore[attr-defined]
+    when = attrs.checked.get("signing_time")
+    return when.native.astimezone(timezone.utc) if when is not None else None
+
+
+def _attributes_der(signer_info: cms.SignerInfo) -> bytes:
+    # The signer signed the attributes as a SET OF: same bytes, universal tag 0x31 for [0].
+    return b"\x31" + bytes(signer_info["signed_attrs"].dump())[1:]
 
 
 def _signed_bytes(signer_info: cms.SignerInfo, content: bytes) -> bytes:
-    attrs = signer_info["signed_attrs"]
-    if not attrs:
-        return content
-    # The signer signed the attributes as a SET OF: same bytes, universal tag 0x31 for [0].
-    return b"\x31" + bytes(attrs.dump())[1:]
+    return _attributes_der(signer_info) if signer_info["signed_attrs"] else content
 
 
 def _verify_signer(signer_info: cms.SignerInfo, cert: ParsedCertificate, content: bytes,
@@ -260,10 +330,9 @@ def verify_cms(
     digest_name = signer_info["digest_algorithm"]["algorithm"].native
     if digest_name not in _DIGESTS:
         raise SignatureInvalid(f"digest algorithm {digest_name} is not supported")
-    signing_time = None
-    if signer_info["signed_attrs"]:
-        signing_time = _check_attributes(
-            signer_info["signed_attrs"], hashlib.new(digest_name, content).digest(), cert)
+    signing_time, attributes = None, _read_attributes(signer_info)
+    if attributes is not None:
+        signing_time = _check_attributes(attributes, hashlib.new(digest_name, content).digest(), cert)
     mechanism = _verify_signer(signer_info, cert, content, digest_name)
     checked_at = (at or signing_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
     path = validate_path(cert, [c for c in certs if c is not cert], trust, checked_at)
@@ -277,4 +346,5 @@ def verify_cms(
         certificates=tuple(c.der for c in certs),
         detached=detached,
         content=content,
+        other_attributes=attributes.others if attributes else (),
     )
