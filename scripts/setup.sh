@@ -7,11 +7,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 
 # Debian packages: the SoftHSM module and tool, OpenSC, a PC/SC daemon with the vpcd virtual
-# reader, the headers pyscard and the cffi extension build against, and Python's venv.
+# reader, the headers pyscard and the cffi extension build against, and Python's venv;
+# libssl-dev and make build the software SKF token (softskf/).
 APT_PACKAGES=(
   softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
   openssl procps postgresql
-  p11-kit p11-kit-modules libnss3-tools
+  p11-kit p11-kit-modules libnss3-tools libssl-dev make
 )
 
 as_root() {
@@ -62,7 +63,13 @@ install_emulator() {
   fi
 }
 
+# The software SKF token: make rebuilds only what changed, so this is quick when nothing did.
+build_softskf() {
+  make -s -C "$ROOT/softskf" >/dev/null || { echo "sitoken setup: building softskf failed" >&2; return 1; }
+}
+
 install_apt
+build_softskf
 install_venv
 install_emulator
 export PATH="$VENV/bin:$PATH"
