@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bed_support import require
+
 # The store must be chosen before any test loads the SoftHSM module (once per process).
 _BED = Path(tempfile.mkdtemp(prefix="sitoken-test-"))
 os.environ["SITOKEN_SIM_DIR"] = str(_BED / "sim")
@@ -28,15 +30,6 @@ pytest_plugins = ["pcsc_support", "pg_support"]
 
 SO_PIN = "so-pin-2468"
 USER_PIN = "user7pin3"
-
-
-def require(condition: bool, what: str) -> None:
-    """Skip when a test bed is missing, except under CI=true where that is a failure."""
-    if condition:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"test bed missing in CI: {what}", pytrace=False)
-    pytest.skip(f"test bed missing: {what}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import require
+from bed_support import require
 from sitoken.certs import load_certificates
 from sitoken.cli import cli
 from sitoken.errors import SignatureInvalid

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import USER_PIN, require
+from bed_support import require
 from sitoken.certs import LocalCA, build_csr
 from sitoken.certs.ontoken import TokenSigner, certificate_for_key, chain_for, token_certificates
 from sitoken.errors import KeyNotFound
@@ -23,22 +23,32 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
     return LocalCA.init(tmp_path_factory.mktemp("ca") / "ca", name="Interop Test CA", with_intermediate=True)
 
 
-def _tool(token: Pkcs11Token, *args: str) -> str:
-    require(shutil.which("pkcs11-tool") is not None, "pkcs11-tool (Debian package opensc)")
-    done = subprocess.run(["pkcs11-tool", "--module", token.module.path, "--token-label", token.label,
-                           "--login", "--pin", USER_PIN, *args], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+class Tool:
+    """OpenSC's pkcs11-tool, logged in to one token: it writes the objects, not sitoken."""
+
+    def __init__(self, token: Pkcs11Token, pin: str) -> None:
+        require(shutil.which("pkcs11-tool") is not None, "pkcs11-tool (Debian package opensc)")
+        self.token, self.pin = token, pin
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(["pkcs11-tool", "--module", self.token.module.path, "--token-label",
+                               self.token.label, "--login", "--pin", self.pin, *args],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def keypair(self, label: str, *id_args: str) -> None:
+        self.run("--keypairgen", "--key-type", "EC:prime256v1", "--label", label, *id_args)
+
+    def write_cert(self, directory: Path, der: bytes, label: str, *id_args: str) -> None:
+        path = directory / f"{label}.der"
+        path.write_bytes(der)
+        self.run("--write-object", str(path), "--type", "cert", "--label", label, *id_args)
 
 
-def _keypair(token: Pkcs11Token, label: str, *id_args: str) -> None:
-    _tool(token, "--keypairgen", "--key-type", "EC:prime256v1", "--label", label, *id_args)
-
-
-def _write_cert(token: Pkcs11Token, tmp_path: Path, der: bytes, label: str, *id_args: str) -> None:
-    path = tmp_path / f"{label}.der"
-    path.write_bytes(der)
-    _tool(token, "--write-object", str(path), "--type", "cert", "--label", label, *id_args)
+@pytest.fixture()
+def tool(token: Pkcs11Token, user_pin: str) -> Tool:
+    return Tool(token, user_pin)
 
 
 def _issue(token: Pkcs11Token, ca: LocalCA, key: str) -> bytes:
@@ -46,15 +56,17 @@ def _issue(token: Pkcs11Token, ca: LocalCA, key: str) -> bytes:
     return leaf
 
 
-def test_keys_without_id_and_a_chain_stored_by_pkcs11_tool(token: Pkcs11Token, ca: LocalCA, tmp_path: Path) -> None:
-    _keypair(token, "k1")
-    _keypair(token, "k2")
+def test_keys_without_id_and_a_chain_stored_by_pkcs11_tool(
+    token: Pkcs11Token, tool: Tool, ca: LocalCA, tmp_path: Path
+) -> None:
+    tool.keypair("k1")
+    tool.keypair("k2")
     assert {k.id for k in token.keys()} == {""}  # pkcs11-tool sets no CKA_ID unless told
     leaves = {key: _issue(token, ca, key) for key in ("k1", "k2")}
     for key in ("k2", "k1"):
-        _write_cert(token, tmp_path, leaves[key], f"cert-{key}")
+        tool.write_cert(tmp_path, leaves[key], f"cert-{key}")
     for n, der in enumerate(ca.chain):
-        _write_cert(token, tmp_path, der, f"ca-{n}")
+        tool.write_cert(tmp_path, der, f"ca-{n}")
     # No CKA_CERTIFICATE_CATEGORY on any of them: basicConstraints must tell the CAs apart.
     assert not any(c.authority for c in token.certificates())
 
@@ -71,11 +83,13 @@ def test_keys_without_id_and_a_chain_stored_by_pkcs11_tool(token: Pkcs11Token, c
     assert verify_cms(signature, b"data", trust=[ca.chain[-1]]).signer_certificate == leaves["k2"]
 
 
-def test_certificate_stored_under_another_keys_id(token: Pkcs11Token, ca: LocalCA, tmp_path: Path) -> None:
-    _keypair(token, "a", "--id", "01")
-    _keypair(token, "b", "--id", "02")
+def test_certificate_stored_under_another_keys_id(
+    token: Pkcs11Token, tool: Tool, ca: LocalCA, tmp_path: Path
+) -> None:
+    tool.keypair("a", "--id", "01")
+    tool.keypair("b", "--id", "02")
     leaf_a = _issue(token, ca, "a")
-    _write_cert(token, tmp_path, leaf_a, "mislabelled", "--id", "02")
+    tool.write_cert(tmp_path, leaf_a, "mislabelled", "--id", "02")
 
     (listed,) = token_certificates(token)
     assert listed.id == "02" and listed.key == "a"
