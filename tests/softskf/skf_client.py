@@ -109,7 +109,15 @@ ULONG SKF_ExportPublicKey(HANDLE, BOOL, uint8_t *, ULONG *);
 ULONG SKF_GenRSAKeyPair(HANDLE, ULONG, RSAPUBLICKEYBLOB *);
 ULONG SKF_RSASignData(HANDLE, uint8_t *, ULONG, uint8_t *, ULONG *);
 ULONG SKF_RSAVerify(HANDLE, RSAPUBLICKEYBLOB *, uint8_t *, ULONG, uint8_t *, ULONG);
+ULONG SKF_ImportRSAKeyPair(HANDLE, ULONG, uint8_t *, ULONG, uint8_t *, ULONG);
+ULONG SKF_ImportSessionKey(HANDLE, ULONG, uint8_t *, ULONG, HANDLE *);
 ULONG SKF_SetSymmKey(HANDLE, uint8_t *, ULONG, HANDLE *);
+ULONG SKF_DecryptInit(HANDLE, BLOCKCIPHERPARAM);
+ULONG SKF_Decrypt(HANDLE, uint8_t *, ULONG, uint8_t *, ULONG *);
+ULONG SKF_DigestUpdate(HANDLE, uint8_t *, ULONG);
+ULONG SKF_DigestFinal(HANDLE, uint8_t *, ULONG *);
+ULONG SKF_WaitForDevEvent(char *, ULONG *, ULONG *);
+ULONG SKF_CancelWaitForDevEvent(void);
 ULONG SKF_EncryptInit(HANDLE, BLOCKCIPHERPARAM);
 ULONG SKF_Encrypt(HANDLE, uint8_t *, ULONG, uint8_t *, ULONG *);
 ULONG SKF_DigestInit(HANDLE, ULONG, ECCPUBLICKEYBLOB *, uint8_t *, ULONG, HANDLE *);
@@ -274,6 +282,18 @@ class Session:
         return bytes(ffi.buffer(buf, size[0]))
 
 
+def imported_session_key_encrypts_as(lib: Any, cont: Any, wrapped: Any, size: int, key: bytes) -> bool:
+    """ImportSessionKey (SM4-ECB), then whether it encrypts two blocks exactly as `key` does."""
+    handle = ffi.new("HANDLE *")
+    check("SKF_ImportSessionKey", lib.SKF_ImportSessionKey(cont, SGD_SM4_ECB, wrapped, size, handle))
+    param = ffi.new("BLOCKCIPHERPARAM *")
+    check("SKF_EncryptInit", lib.SKF_EncryptInit(handle[0], param[0]))
+    out, n = ffi.new("uint8_t[]", 64), ffi.new("ULONG *", 64)
+    check("SKF_Encrypt", lib.SKF_Encrypt(handle[0], b"A" * 32, 32, out, n))
+    check("SKF_CloseHandle", lib.SKF_CloseHandle(handle[0]))
+    return bytes(ffi.buffer(out, n[0])) == sm4_ecb_encrypt(key, b"A" * 32)
+
+
 def dev_auth(lib: Any, dev: Any, key: bytes = FACTORY_AUTH_KEY) -> int:
     """GenRandom(8), pad with zeros to 16, SM4-ECB under the device key, DevAuth (SKF.md 1.1)."""
     rnd = ffi.new("uint8_t[8]")
@@ -286,3 +306,87 @@ def connect(lib: Any, name: str) -> Any:
     h = ffi.new("HANDLE *")
     check("SKF_ConnectDev", lib.SKF_ConnectDev(name.encode(), h))
     return h[0]
+
+
+# ---- DER, just enough for SM2 keys and GM/T 0009 ciphertexts from the openssl CLI ----
+
+def der_items(der: bytes) -> list[tuple[int, bytes]]:
+    """The (tag, content) items of one DER SEQUENCE's body, or of a bare run of items."""
+    items, i = [], 0
+    while i < len(der):
+        tag, length = der[i], der[i + 1]
+        i += 2
+        if length & 0x80:
+            count = length & 0x7F
+            length = int.from_bytes(der[i:i + count], "big")
+            i += count
+        items.append((tag, der[i:i + length]))
+        i += length
+    return items
+
+
+def der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    size = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes(
+        (n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + size + body
+
+
+@dataclass
+class Sm2Key:
+    """An SM2 key pair made by openssl: its PEM file, private scalar and X || Y."""
+
+    pem: Path
+    pub_pem: Path
+    d: bytes
+    pub: bytes
+
+
+def openssl_sm2_key(directory: Path, name: str) -> Sm2Key:
+    pem, pub_pem = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    assert openssl("genpkey", "-algorithm", "SM2", "-out", str(pem)).returncode == 0
+    assert openssl("pkey", "-in", str(pem), "-pubout", "-out", str(pub_pem)).returncode == 0
+    # ECPrivateKey: SEQUENCE { INTEGER 1, OCTET STRING d, [0] curve, [1] BIT STRING 04 X Y }
+    (_, seq), = der_items(openssl("pkey", "-in", str(pem), "-outform", "DER").stdout)
+    fields = dict(der_items(seq))
+    d = fields[0x04].rjust(32, b"\0")
+    (_, bits), = der_items(fields[0xA1])
+    assert bits[:2] == b"\x00\x04"
+    return Sm2Key(pem, pub_pem, d, bits[2:])
+
+
+def cipher_from_der(ct: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """GM/T 0009 SEQUENCE { x, y, hash, ciphertext } into (x, y, C3, C2), x and y 32 bytes."""
+    (_, seq), = der_items(ct)
+    (_, x), (_, y), (_, c3), (_, c2) = der_items(seq)
+    return x[-32:].rjust(32, b"\0"), y[-32:].rjust(32, b"\0"), c3, c2
+
+
+def cipher_to_der(x: bytes, y: bytes, c3: bytes, c2: bytes) -> bytes:
+    return der(0x30, _der_int(x) + _der_int(y) + der(0x04, c3) + der(0x04, c2))
+
+
+def cipher_blob(x: bytes, y: bytes, c3: bytes, c2: bytes) -> Any:
+    """An ECCCIPHERBLOB sized for its C2 (165 + len - 1 bytes)."""
+    raw = ffi.new("uint8_t[]", ffi.sizeof("ECCCIPHERBLOB") + len(c2))
+    blob = ffi.cast("ECCCIPHERBLOB *", raw)
+    blob.X[32:64] = x
+    blob.Y[32:64] = y
+    blob.HASH[0:32] = c3
+    blob.CipherLen = len(c2)
+    ffi.memmove(ffi.addressof(blob.Cipher), c2, len(c2))
+    return raw, blob
+
+
+def blob_parts(blob: Any) -> tuple[bytes, bytes, bytes, bytes]:
+    x, y = bytes(blob.X), bytes(blob.Y)
+    assert x[:32] == bytes(32) and y[:32] == bytes(32)
+    return x[32:], y[32:], bytes(blob.HASH), bytes(ffi.buffer(ffi.addressof(blob.Cipher), blob.CipherLen))
+
+
+def public_blob(pub: bytes) -> Any:
+    blob = ffi.new("ECCPUBLICKEYBLOB *")
+    blob.BitLen = 256
+    blob.X[32:64] = pub[:32]
+    blob.Y[32:64] = pub[32:]
+    return blob
