@@ -6,6 +6,7 @@ Layout of the bed directory (default ``/tmp/sitoken-pcsc``, or ``SITOKEN_PCSC_DI
     pcscd.comm       private pcscd socket (clients find it through PCSCLITE_CSOCK_NAME)
     pcscd.log        pcscd's own log (the only place a vpcd port clash shows)
     cardN.pid/.log   card process for reader N ("Virtual PCD 00 0N")
+    cardN.apdu       every command APDU card N received: ``CLA INS P1 P2 SIZE`` per line
     cards/           card images (ZODB files), one fresh file per test
     bed.json         port and socket, so ``status``/``stop`` of the CLI find a running bed
 
@@ -149,6 +150,27 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+@dataclass(frozen=True)
+class ApduRecord:
+    """One command APDU as the card received it (header and total size; never the data)."""
+
+    cla: int
+    ins: int
+    p1: int
+    p2: int
+    size: int
+
+    @classmethod
+    def parse(cls, line: str) -> ApduRecord:
+        *header, size = line.split()
+        cla, ins, p1, p2 = (int(part, 16) for part in header)
+        return cls(cla, ins, p1, p2, int(size))
+
+    @property
+    def header(self) -> str:
+        return f"{self.cla:02X} {self.ins:02X} {self.p1:02X} {self.p2:02X}"
 
 
 @dataclass
@@ -371,7 +393,8 @@ class PcscBed:
     def _spawn_card(self, card: _Process, slot: int, image: Path) -> None:
         assert self.port is not None
         args = [str(self.emu_python), str(BRIDGE), "--port", str(self.port + slot),
-                "--db", str(image), "--serial", self.serial]
+                "--db", str(image), "--serial", self.serial,
+                "--apdu-log", str(self.apdu_log_path(slot))]
         with open(self.directory / f"card{slot}.log", "wb") as log:
             card.popen = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -402,6 +425,23 @@ class PcscBed:
 
     def card_inserted(self, slot: int = 0) -> bool:
         return self._card(slot).alive()
+
+    # -- APDU accounting ---------------------------------------------------------------
+
+    def apdu_log_path(self, slot: int = 0) -> Path:
+        return self.directory / f"card{slot}.apdu"
+
+    def apdus(self, slot: int = 0, since: int = 0) -> list[ApduRecord]:
+        """The command APDUs card ``slot`` received, from the ``since``-th on (a mark)."""
+        try:
+            lines = self.apdu_log_path(slot).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [ApduRecord.parse(line) for line in lines[since:] if line.strip()]
+
+    def apdu_mark(self, slot: int = 0) -> int:
+        """How many command APDUs card ``slot`` has received so far (pass to ``apdus``)."""
+        return len(self.apdus(slot))
 
     # -- state and logs -------------------------------------------------------------
 

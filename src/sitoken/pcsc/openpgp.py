@@ -32,7 +32,8 @@ from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate
 from . import openpgp_data as od
 from . import tlv
 from .apdu import SW_OK, ApduSession, CommandApdu, Connection, error_for_sw, pin_error
-from .openpgp_data import PW1_OTHER, PW1_SIGN, PW3, ApplicationData, KeySlot
+from .openpgp_data import PW1_SIGN, PW3, ApplicationData, KeySlot
+from .tlv import MalformedResponse
 
 T = TypeVar("T")
 
@@ -56,9 +57,8 @@ _KEYGEN_RETRIES = 25  # x 0.2 s: the emulator generates in the background and ma
 class _LoginState:
     """What this session knows about the card's security state (cleared on logout/removal)."""
 
-    user: bool = False
-    admin: bool = False
-    sign_ready: bool = False  # PW1 (81) is valid for the next PSO:CDS
+    # The PW references (81, 82, 83) the card holds verified now: only these are logged out.
+    verified: set[int] = field(default_factory=set)
     # Cards in "PW1 valid for one signature" mode forget PW1 after each signature; the
     # PIN is kept (wipeable, never printed) to re-verify, as OpenSC and gpg-agent do.
     pin: Pin | None = field(default=None, repr=False)
@@ -67,7 +67,28 @@ class _LoginState:
         if self.pin is not None:
             self.pin.wipe()
         self.pin = None
-        self.user = self.admin = self.sign_ready = False
+        self.verified.clear()
+
+
+@dataclass
+class _CardCache:
+    """What the card said this session, kept until a command changes it (or the card leaves).
+
+    Each round trip costs milliseconds on a real reader: DO 6E, the PW status, the
+    cardholder name, public keys and certificates are read once and dropped only by
+    what changes them (PIN commands, key generation, PUT DATA, reset, removal).
+    """
+
+    app: ApplicationData | None = None
+    pw: od.PwStatus | None = None  # fresher than app.pw_status once a PIN command ran
+    name: bytes | None = None
+    public_keys: dict[KeySlot, bytes] = field(default_factory=dict)
+    certificates: dict[KeySlot, bytes] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.app = self.pw = self.name = None
+        self.public_keys.clear()
+        self.certificates.clear()
 
 
 class OpenPgpCard(Token):
@@ -83,6 +104,8 @@ class OpenPgpCard(Token):
         self.so_policy = so_policy or OPENPGP_SO_POLICY
         self._session = ApduSession(connection)
         self._login = _LoginState()
+        self._cache = _CardCache()
+        self._session.extended = _announces_extended_length(connection)
         self._select()
         self._session.extended = self._app_data().extended_length
 
@@ -105,6 +128,7 @@ class OpenPgpCard(Token):
             return call()
         except TokenAbsent:
             self._login.forget()  # a removed card has lost its security state
+            self._cache.clear()  # ... and may come back as another card
             raise
 
     def _send(self, cmd: CommandApdu, action: str) -> bytes:
@@ -114,7 +138,13 @@ class OpenPgpCard(Token):
         return self._guarded(lambda: self._session.transceive(cmd))
 
     def _le(self) -> int:
-        return 65536 if self._session.extended else 256
+        """Le for an answer of unknown size: as much as the card may send.
+
+        Extended Le 0000 means 65536 in ISO 7816-4, but some cards (the bed's emulator)
+        read a case-2 Le of zero as "nothing" and answer 61xx, costing a GET RESPONSE;
+        FFFF asks for as much and is read the same way everywhere.
+        """
+        return 65535 if self._session.extended else 256
 
     def _select(self) -> None:
         cmd = CommandApdu(0x00, 0xA4, 0x04, 0x00, od.OPENPGP_AID)
@@ -123,25 +153,53 @@ class OpenPgpCard(Token):
             where = self.reader or "this card"
             raise TokenNotFound(f"no OpenPGP application on {where} (SW {sw:04X})", sw=sw)
 
-    def _get_data(self, tag: int) -> bytes:
-        cmd = CommandApdu(0x00, 0xCA, tag >> 8, tag & 0xFF, le=self._le())
+    def _get_data(self, tag: int, size: int | None = None) -> bytes:
+        cmd = CommandApdu(0x00, 0xCA, tag >> 8, tag & 0xFF, le=size or self._le())
         return self._send(cmd, f"GET DATA {tag:X}")
 
     def _put_data(self, tag: int, value: bytes, action: str) -> None:
+        self._cache.app = None  # every DO sitoken writes (name, attributes, fp, time) is in 6E or 65
+        self._cache.name = None
         self._send(CommandApdu(0x00, 0xDA, tag >> 8, tag & 0xFF, value), action)
 
+    def _still_present(self) -> None:
+        """Before answering from the cache: is it still the card this session read?
+
+        pcscd knows when the card was pulled or reset (another card may sit there now);
+        asking it costs no APDU.
+        """
+        check_present = getattr(self.connection, "check_present", None)
+        if check_present is not None:
+            self._guarded(check_present)
+
     def _app_data(self) -> ApplicationData:
-        return ApplicationData.parse(self._get_data(od.DO_APPLICATION_RELATED))
+        if self._cache.app is None:
+            app = ApplicationData.parse(self._get_data(od.DO_APPLICATION_RELATED))
+            self._cache.app, self._cache.pw = app, app.pw_status
+        else:
+            self._still_present()
+        return self._cache.app
 
     def _pw_status(self) -> od.PwStatus:
-        return od.PwStatus.parse(self._get_data(od.DO_PW_STATUS))
+        if self._cache.pw is None:
+            if self._cache.app is None:
+                return self._app_data().pw_status  # one read gives both
+            self._cache.pw = od.PwStatus.parse(self._get_data(od.DO_PW_STATUS, od.PW_STATUS_SIZE))
+        else:
+            self._still_present()
+        return self._cache.pw
 
     # -- discovery ---------------------------------------------------------------------
 
+    def _cardholder_name(self) -> bytes:
+        if self._cache.name is None:
+            self._cache.name = tlv.find(self._get_data(od.DO_CARDHOLDER_RELATED), od.DO_NAME) or b""
+        return self._cache.name
+
     def info(self) -> TokenInfo:
         app = self._app_data()
-        name = tlv.find(self._get_data(od.DO_CARDHOLDER_RELATED), od.DO_NAME) or b""
-        label = name.decode("latin-1").replace("<<", " ").strip()
+        pw = self._pw_status()
+        label = self._cardholder_name().decode("latin-1").replace("<<", " ").strip()
         flags = ["pw1-multiple-signatures" if app.pw_status.pw1_multiple_signatures
                  else "pw1-single-signature"]
         if app.extended_length:
@@ -155,8 +213,8 @@ class OpenPgpCard(Token):
             uri=f"pcsc:{self.reader}",
             initialized=True,
             login_required=True,
-            pin=_pin_status(PinRole.USER, app.pw_status.pw1_tries),
-            so_pin=_pin_status(PinRole.SO, app.pw_status.pw3_tries),
+            pin=_pin_status(PinRole.USER, pw.pw1_tries),
+            so_pin=_pin_status(PinRole.SO, pw.pw3_tries),
             flags=tuple(flags),
             slot=self.reader,
         )
@@ -198,6 +256,7 @@ class OpenPgpCard(Token):
 
     def _pin_command(self, cmd: CommandApdu, reference: int, action: str) -> None:
         """Send a VERIFY / CHANGE REFERENCE DATA; a refusal becomes PinIncorrect or PinLocked."""
+        self._cache.pw = None  # a try spent, or the counter reset: read it again when asked
         _, sw = self._transceive(cmd)
         if sw == SW_OK:
             return
@@ -208,25 +267,33 @@ class OpenPgpCard(Token):
 
     def _verify(self, reference: int, pin: Pin, action: str) -> None:
         cmd = CommandApdu(0x00, 0x20, 0x00, reference, pin.reveal())
+        self._login.verified.discard(reference)
         self._pin_command(cmd, reference, action)
+        self._login.verified.add(reference)
 
     def login(self, pin: Pin, *, force: bool = False) -> None:
+        """Check the user PIN with VERIFY in the signing mode (81), the one sitoken's operations need.
+
+        PW1 in mode 82 (decipher, authenticate, private DOs) is verified only when an
+        operation needs it; the PIN is kept to verify then, and to re-verify 81 on cards
+        that allow one signature per VERIFY.
+        """
         self._check_tries(PW1_SIGN, force)
         self._verify(PW1_SIGN, pin, "VERIFY PW1")
-        self._verify(PW1_OTHER, pin, "VERIFY PW1")
-        self._login.forget()
-        self._login.user = self._login.sign_ready = True
+        if self._login.pin is not None:
+            self._login.pin.wipe()
         self._login.pin = Pin(pin.reveal())
 
     def login_admin(self, so_pin: Pin, *, force: bool = False) -> None:
         """Verify the admin PIN (PW3): needed for key generation and certificate import."""
         self._check_tries(PW3, force)
         self._verify(PW3, so_pin, "VERIFY PW3")
-        self._login.admin = True
 
     def logout(self) -> None:
+        """Reset the access status of the PINs this session verified, and only those."""
+        verified = sorted(self._login.verified)
         self._login.forget()
-        for reference in (PW1_SIGN, PW1_OTHER, PW3):
+        for reference in verified:
             # VERIFY with P1=FF resets the access status (spec v3); older cards say 6A86.
             self._transceive(CommandApdu(0x00, 0x20, 0xFF, reference))
 
@@ -249,6 +316,7 @@ class OpenPgpCard(Token):
         """Unblock: VERIFY PW3, then RESET RETRY COUNTER sets PW1 and its full counter."""
         self.policy.enforce(new_pin)
         self.login_admin(so_pin, force=force)
+        self._cache.pw = None
         self._send(CommandApdu(0x00, 0x2C, 0x02, PW1_SIGN, new_pin.reveal()),
                    "RESET RETRY COUNTER")
 
@@ -271,6 +339,7 @@ class OpenPgpCard(Token):
         self._send(CommandApdu(0x00, 0xE6, 0x00, 0x00), "TERMINATE DF")
         self._send(CommandApdu(0x00, 0x44, 0x00, 0x00), "ACTIVATE FILE")
         self._login.forget()
+        self._cache.clear()
         self._select()
         with Pin(FACTORY_PW3) as factory:
             self._verify(PW3, factory, "VERIFY PW3 (factory)")
@@ -278,7 +347,6 @@ class OpenPgpCard(Token):
             if so_pin.reveal() != FACTORY_PW3:
                 cmd = CommandApdu(0x00, 0x24, 0x00, PW3, factory.reveal() + so_pin.reveal())
                 self._pin_command(cmd, PW3, "CHANGE REFERENCE DATA PW3")
-        self._login.forget()
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -313,8 +381,10 @@ class OpenPgpCard(Token):
         template = self._generate(slot)
         created = int(time.time())
         der = od.rsa_public_key_der(template)
+        self._cache.certificates.pop(slot, None)  # the old key's certificate no longer matches
         self._put_data(_FINGERPRINT_TAG[slot], od.openpgp_fingerprint(der, created), "PUT DATA fp")
         self._put_data(_TIMESTAMP_TAG[slot], created.to_bytes(4, "big"), "PUT DATA time")
+        self._cache.public_keys[slot] = der  # the card just sent it
         return self.find_key(slot.label)
 
     def _generate(self, slot: KeySlot) -> bytes:
@@ -333,8 +403,10 @@ class OpenPgpCard(Token):
     def public_key_der(self, selector: str) -> bytes:
         self.find_key(selector)  # KeyNotFound for an empty slot, not a card error
         slot = _slot(selector)
-        cmd = CommandApdu(0x00, 0x47, 0x81, 0x00, bytes([slot.crt, 0x00]), le=self._le())
-        return od.rsa_public_key_der(self._send(cmd, "read public key"))
+        if slot not in self._cache.public_keys:
+            cmd = CommandApdu(0x00, 0x47, 0x81, 0x00, bytes([slot.crt, 0x00]), le=self._le())
+            self._cache.public_keys[slot] = od.rsa_public_key_der(self._send(cmd, "read public key"))
+        return self._cache.public_keys[slot]
 
     # -- signing -------------------------------------------------------------------------
 
@@ -344,9 +416,10 @@ class OpenPgpCard(Token):
         name = mechanism.hash_name or "sha256"
         block = od.digest_info(name, hashlib.new(name, data).digest())
         self._ready_to_sign()
-        cmd = CommandApdu(0x00, 0x2A, 0x9E, 0x9A, block, le=self._le())
+        cmd = CommandApdu(0x00, 0x2A, 0x9E, 0x9A, block, le=self._signature_size())
         result, sw = self._transceive(cmd)
-        self._login.sign_ready = False
+        if sw == SW_OK and not self._app_data().pw_status.pw1_multiple_signatures:
+            self._login.verified.discard(PW1_SIGN)  # spent on this signature
         if sw == 0x6982:
             raise PinError("signing needs the user PIN: call login first", sw=sw)
         if sw != SW_OK:
@@ -365,11 +438,15 @@ class OpenPgpCard(Token):
         return mechanism
 
     def _ready_to_sign(self) -> None:
-        if self._login.sign_ready or self._login.pin is None:
-            return  # not logged in: the card's 6982 says so
-        if not self._pw_status().pw1_multiple_signatures:
-            self._verify(PW1_SIGN, self._login.pin, "VERIFY PW1")
-        self._login.sign_ready = True
+        if PW1_SIGN in self._login.verified or self._login.pin is None:
+            return  # verified, or not logged in: the card's 6982 says so
+        self._verify(PW1_SIGN, self._login.pin, "VERIFY PW1")
+
+    def _signature_size(self) -> int:
+        """Le for PSO:CDS: an RSA signature is exactly as long as the modulus."""
+        attributes = self._app_data().attributes.get(KeySlot.SIG)
+        bits = attributes.rsa_bits if attributes else None
+        return (bits + 7) // 8 if bits else self._le()
 
     def verify(
         self, selector: str, data: bytes, signature: bytes, mechanism: Mechanism | None = None
@@ -388,36 +465,65 @@ class OpenPgpCard(Token):
             return False
         return True
 
-    # -- cardholder certificate (DO 7F21) ---------------------------------------------------
+    # -- cardholder certificates (DO 7F21, one occurrence per key on version 3 cards) ------
 
-    def read_certificate(self) -> bytes | None:
-        """The cardholder certificate (DER), or None when the DO is empty."""
-        data = self._get_data(od.DO_CARDHOLDER_CERTIFICATE)
-        return data or None
+    def _select_certificate(self, slot: KeySlot) -> None:
+        """SELECT DATA: point GET/PUT DATA 7F21 at the certificate of ``slot``'s key.
+
+        A version 3 card keeps one DO 7F21 per key (occurrences 0, 1, 2 for the AUT, DEC
+        and SIG keys) and without SELECT DATA reads and writes the first, the
+        authentication key's. Version 2 cards have a single certificate and no SELECT DATA.
+        """
+        if self._app_data().aid.version[0] < 3:
+            return
+        occurrence = od.CERTIFICATE_OCCURRENCE[slot]
+        cmd = CommandApdu(0x00, 0xA5, occurrence, 0x04, od.SELECT_CERTIFICATE)
+        self._send(cmd, f"SELECT DATA 7F21 occurrence {occurrence}")
+
+    def read_certificate(self, selector: str = "sig") -> bytes | None:
+        """The certificate (DER) of the key in slot ``selector``, or None when its DO is empty."""
+        slot = _slot(selector)
+        if slot not in self._cache.certificates:
+            self._select_certificate(slot)
+            self._cache.certificates[slot] = self._get_data(od.DO_CARDHOLDER_CERTIFICATE)
+        return self._cache.certificates[slot] or None
 
     def certificates(self) -> list[StoredCertificate]:
-        """The cardholder certificate, bound to the signature key (id 01)."""
-        der = self.read_certificate()
+        """The holder's certificate, the one of the signature key (id 01)."""
+        der = self.read_certificate("sig")
         return [StoredCertificate(label="sig", id="01", der=der, authority=False)] if der else []
 
     def delete_certificates(self, *, label: str | None = None, key_id: bytes | None = None) -> int:
-        had = bool(self.certificates())
+        slot = _certificate_slot(label, key_id)
+        had = self.read_certificate(slot.label) is not None
         if had:
-            self.delete_certificate()
+            self._write_certificate(slot, b"")
         return int(had)
 
     def import_certificate(self, der: bytes, *, label: str = "", key_id: bytes = b"", authority: bool = False) -> None:
-        """Store a DER certificate in DO 7F21 (needs :meth:`login_admin`); the card keeps no CA certificates."""
+        """Store a DER certificate for the key named by ``key_id`` or ``label`` (default: sig).
+
+        Needs :meth:`login_admin`. The card keeps no CA certificates.
+        """
         if authority:
-            raise NotSupported("an OpenPGP card has one certificate slot, for the holder's certificate")
+            raise NotSupported("an OpenPGP card keeps the holder's certificates only, no CA certificate")
         try:
             x509.load_der_x509_certificate(der)
         except ValueError as exc:
             raise InvalidInput(f"not a DER X.509 certificate: {exc}") from exc
-        self._put_data(od.DO_CARDHOLDER_CERTIFICATE, der, "PUT DATA certificate")
+        self._write_certificate(_certificate_slot(label, key_id), der)
 
-    def delete_certificate(self) -> None:
-        self._put_data(od.DO_CARDHOLDER_CERTIFICATE, b"", "PUT DATA certificate")
+    def delete_certificate(self, selector: str = "sig") -> None:
+        self._write_certificate(_slot(selector), b"")
+
+    def _write_certificate(self, slot: KeySlot, der: bytes) -> None:
+        # Selected again before every write, even when this session selected it last:
+        # another program sharing the reader may have moved the selection.
+        self._cache.certificates.pop(slot, None)
+        self._select_certificate(slot)
+        tag = od.DO_CARDHOLDER_CERTIFICATE
+        self._send(CommandApdu(0x00, 0xDA, tag >> 8, tag & 0xFF, der), "PUT DATA certificate")
+        self._cache.certificates[slot] = der
 
     def close(self) -> None:
         """Forget the PIN, drop the card's verified PINs, disconnect.
@@ -434,6 +540,17 @@ class OpenPgpCard(Token):
             close()
 
 
+def _announces_extended_length(connection: Connection) -> bool:
+    """Extended length from the ATR, so the first GET DATA 6E already asks for all of it."""
+    atr = getattr(connection, "atr", None)  # a PC/SC connection has one; canned bytes may not
+    if not isinstance(atr, bytes | bytearray):
+        return False
+    try:
+        return od.extended_length_in_atr(bytes(atr))
+    except MalformedResponse:
+        return False  # DO 6E decides, one read later
+
+
 def _pin_status(role: PinRole, tries: int) -> PinStatus:
     maximum = max(od.DEFAULT_TRIES, tries)
     return PinStatus(
@@ -447,6 +564,13 @@ def _slot(selector: str) -> KeySlot:
     if slot is None:
         raise KeyNotFound(f"no key slot {selector!r}: use sig, dec or aut (or id:01..03)")
     return slot
+
+
+def _certificate_slot(label: str | None, key_id: bytes | None) -> KeySlot:
+    """The key slot a certificate belongs to: by key id (01-03), else by slot label; default sig."""
+    if key_id:
+        return _slot(f"id:{key_id.hex()}")
+    return od.SLOT_ALIASES.get((label or "").strip().lower(), KeySlot.SIG)
 
 
 def _key_info(app: ApplicationData, slot: KeySlot) -> KeyInfo:

@@ -38,6 +38,8 @@ PW1_SIGN = 0x81  # PW1 for PSO:CDS
 PW1_OTHER = 0x82  # PW1 for decipher, authenticate, private DOs
 PW3 = 0x83  # admin PIN
 
+#: DO C4 is 7 bytes (spec 3.4 §4.4.3.8): GET DATA asks for exactly that.
+PW_STATUS_SIZE = 7
 #: The spec's default retry counter. The card reports tries left, never its maximum.
 DEFAULT_TRIES = 3
 PW1_MIN_LENGTH = 6
@@ -73,6 +75,12 @@ SLOT_ALIASES: dict[str, KeySlot] = {
     **{alias: KeySlot.DEC for alias in ("dec", "decrypt", "decryption", "enc", "2", "02", "id:02")},
     **{alias: KeySlot.AUT for alias in ("aut", "auth", "authentication", "3", "03", "id:03")},
 }
+
+#: OpenPGP card 3.x: one cardholder certificate (DO 7F21) per key, selected by SELECT DATA
+#: with its occurrence: the AUT key's first, then DEC, then SIG.
+CERTIFICATE_OCCURRENCE = {KeySlot.AUT: 0, KeySlot.DEC: 1, KeySlot.SIG: 2}
+#: SELECT DATA's data field: tag 60 holding the tag list 5C (7F21).
+SELECT_CERTIFICATE = bytes.fromhex("6004" "5C027F21")
 
 # Manufacturer IDs of the AID (the registry is kept by the OpenPGP card spec's maintainer).
 _MANUFACTURERS = {0x0005: "ZeitControl", 0x0006: "Yubico", 0xF517: "FSIJ"}
@@ -151,6 +159,13 @@ class AlgorithmAttributes:
         return cls(data[0], bytes(data[1:]))
 
     @property
+    def rsa_bits(self) -> int | None:
+        """The modulus size of an RSA slot (None for other algorithms)."""
+        if self.algorithm == 0x01 and len(self.detail) >= 2:
+            return int.from_bytes(self.detail[:2], "big")
+        return None
+
+    @property
     def key_type(self) -> KeyType | None:
         if self.algorithm == 0x01 and len(self.detail) >= 2:
             bits = int.from_bytes(self.detail[:2], "big")
@@ -215,6 +230,28 @@ def _key_status(data: bytes) -> dict[KeySlot, int]:
     by_number = {slot.number: slot for slot in KeySlot}
     pairs = zip(data[0::2], data[1::2], strict=False)
     return {by_number[ref]: status for ref, status in pairs if ref in by_number}
+
+
+def atr_historical_bytes(atr: bytes) -> bytes:
+    """The historical bytes of an ATR (ISO 7816-3 §8.2): after T0 and the TAi..TDi chain."""
+    if len(atr) < 2:
+        raise MalformedResponse("ATR shorter than TS and T0")
+    count, pos, indicator = atr[1] & 0x0F, 2, atr[1]
+    while True:
+        pos += bin(indicator & 0xF0).count("1")  # TAi, TBi, TCi, TDi present
+        if not indicator & 0x80:
+            break
+        if pos > len(atr):
+            raise MalformedResponse("ATR interface bytes run past its end")
+        indicator = atr[pos - 1]  # TDi: the next indicator
+    if pos + count > len(atr):
+        raise MalformedResponse("ATR shorter than its historical bytes")
+    return atr[pos : pos + count]
+
+
+def extended_length_in_atr(atr: bytes) -> bool:
+    """Whether the card announces extended Lc/Le in its ATR, before anything is sent."""
+    return _extended_length(b"", atr_historical_bytes(atr))
 
 
 def _extended_length(caps: bytes, historical: bytes) -> bool:

@@ -111,6 +111,23 @@ class PcscConnection:
             self._context.release()
             raise
 
+    @property
+    def atr(self) -> bytes:
+        """The card's answer to reset (its historical bytes announce extended length)."""
+        return self._status_atr()
+
+    def check_present(self) -> None:
+        """TokenAbsent when the card left (or was reset) since connecting; asks pcscd, not the card."""
+        self._status_atr()
+
+    def _status_atr(self) -> bytes:
+        if self._card is None:
+            raise TokenAbsent(f"connection to {self.reader} is closed")
+        # SCardStatus fails with REMOVED_CARD / RESET_CARD once the card is not ours any more.
+        hr, _reader, _state, _protocol, atr = scard.SCardStatus(self._card)
+        check(hr, "SCardStatus")
+        return bytes(atr)
+
     def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
         if self._card is None:
             raise TokenAbsent(f"connection to {self.reader} is closed")

@@ -1,0 +1,119 @@
+"""Round trips counted at the card: what one command costs, from the bed's own APDU log.
+
+Counts are deterministic (the same commands give the same APDUs), so they are asserted;
+times are not (``sitoken bench --card`` measures them). docs/pcsc.md lists the figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from testbed.pcsc_bed import PcscBed
+
+from pcsc_support import FACTORY_ADMIN_PIN, FACTORY_PIN
+from sitoken.errors import PinIncorrect
+from sitoken.pcsc import send_apdus
+from sitoken.pcsc.openpgp import OpenPgpCard
+from sitoken.pin import Pin
+from sitoken.token import KeyType
+
+PINS = {"PIN": FACTORY_PIN, "ADMIN": FACTORY_ADMIN_PIN}
+SELECT_APP = "00 A4 04 00"
+GET_6E = "00 CA 00 6E"
+VERIFY_81 = "00 20 00 81"
+PSO_CDS = "00 2A 9E 9A"
+
+
+@pytest.fixture
+def keyed(openpgp: OpenPgpCard) -> OpenPgpCard:
+    with Pin(FACTORY_ADMIN_PIN) as admin:
+        openpgp.login_admin(admin)
+    openpgp.generate_key(KeyType.RSA2048, "sig")
+    openpgp.logout()
+    return openpgp
+
+
+def _cli_headers(bed: PcscBed, *args: str) -> list[str]:
+    from sitoken.cli import cli
+
+    mark = bed.apdu_mark(0)
+    done = CliRunner().invoke(cli, [*args, "--token", f"pcsc:{bed.reader_name(0)}"], env=PINS)
+    assert done.exit_code == 0, done.stderr
+    return [record.header for record in bed.apdus(0, mark)]
+
+
+def test_pin_status_reads_the_application_data_once(pcsc_bed: PcscBed, card: Path) -> None:
+    # DO 6E carries the PW status: nothing verified, so nothing to log out either.
+    assert _cli_headers(pcsc_bed, "pin", "status") == [SELECT_APP, GET_6E]
+
+
+def test_one_sign_process_is_select_read_verify_sign(pcsc_bed: PcscBed, keyed: OpenPgpCard, tmp_path: Path) -> None:
+    keyed.close()
+    (tmp_path / "doc").write_bytes(b"record 1")
+    headers = _cli_headers(pcsc_bed, "sign", "--key", "sig", "--in", str(tmp_path / "doc"),
+                           "--out", str(tmp_path / "sig"), "--pin-env", "PIN")
+    # PW1 in mode 81 only (82 is for deciphering); the signature spent it, so no logout.
+    assert headers == [SELECT_APP, GET_6E, VERIFY_81, PSO_CDS]
+
+
+def test_steady_state_signing_is_verify_and_sign(pcsc_bed: PcscBed, keyed: OpenPgpCard) -> None:
+    with Pin(FACTORY_PIN) as pin:
+        keyed.login(pin)
+    keyed.sign("sig", b"first")
+    mark = pcsc_bed.apdu_mark(0)
+    signatures = [keyed.sign("sig", f"record {i}".encode()) for i in range(5)]
+    # The emulator keeps PW1 valid for one signature: VERIFY 81 + PSO, nothing read again.
+    assert [r.header for r in pcsc_bed.apdus(0, mark)] == [VERIFY_81, PSO_CDS] * 5
+    assert all(keyed.verify("sig", f"record {i}".encode(), s) for i, s in enumerate(signatures))
+
+
+def test_close_logs_out_only_what_was_verified(pcsc_bed: PcscBed, keyed: OpenPgpCard) -> None:
+    with Pin(FACTORY_ADMIN_PIN) as admin:
+        keyed.login_admin(admin)
+    mark = pcsc_bed.apdu_mark(0)
+    keyed.close()
+    assert [r.header for r in pcsc_bed.apdus(0, mark)] == ["00 20 FF 83"]
+
+
+def test_a_wrong_pin_reads_the_counter_again_once(pcsc_bed: PcscBed, keyed: OpenPgpCard) -> None:
+    assert keyed.pin_status().remaining == 3
+    mark = pcsc_bed.apdu_mark(0)
+    with Pin("999999") as wrong, pytest.raises(PinIncorrect):
+        keyed.login(wrong)
+    # The emulator answers 6982, not 63Cx: the counter is read back (C4 alone, 7 bytes).
+    assert [r.header for r in pcsc_bed.apdus(0, mark)] == [VERIFY_81, "00 CA 00 C4"]
+    assert keyed.pin_status().remaining == 2  # not the 3 read before the try
+    assert pcsc_bed.apdu_mark(0) == mark + 2  # ... and remembered since
+
+
+def _certificate_at(reader: str, occurrence: int) -> bytes:
+    select_app = bytes.fromhex("00A4040006D27600012401")
+    select_data = bytes.fromhex(f"00A5{occurrence:02X}0406" + "6004" + "5C027F21")
+    get = bytes.fromhex("00CA7F21000000")  # extended Le 0000: all of it
+    *_, answer = send_apdus(reader, [select_app, select_data, get])
+    assert answer.ok, answer.to_dict()
+    return answer.data
+
+
+def test_the_certificate_goes_to_the_signature_key_occurrence(
+    pcsc_bed: PcscBed, keyed: OpenPgpCard, tmp_path: Path,
+) -> None:
+    from sitoken.certs import LocalCA, build_csr
+    from sitoken.certs.ontoken import TokenSigner
+
+    with Pin(FACTORY_PIN) as pin:
+        keyed.login(pin)
+    leaf, _ = LocalCA.init(tmp_path / "ca").issue(build_csr(TokenSigner(keyed, "sig"), "CN=Holder,C=CN"), days=30)
+    with Pin(FACTORY_ADMIN_PIN) as admin:
+        keyed.login_admin(admin)
+    mark = pcsc_bed.apdu_mark(0)
+    keyed.import_certificate(leaf, label="sig", key_id=b"\x01")
+    assert [r.header for r in pcsc_bed.apdus(0, mark)] == ["00 A5 02 04", "00 DA 7F 21"]
+    keyed.close()
+    reader = pcsc_bed.reader_name(0)
+    # Occurrence 2 is the SIG key's (OpenPGP card 3.x); 0 (AUT) and 1 (DEC) stay empty.
+    assert [_certificate_at(reader, n) for n in (0, 1, 2)] == [b"", b"", leaf]
+    with OpenPgpCard.open(reader) as again:
+        assert again.read_certificate() == leaf
