@@ -146,6 +146,8 @@ static ULONG cipher_once(HANDLE hKey, int enc, BYTE *in, ULONG n, BYTE *out, ULO
         return rv;
     if (!outlen)
         return SAR_INVALIDPARAMERR;
+    if (n > SK_MAX_BUFFER)
+        return SAR_INDATALENERR;
     if (!out || *outlen < update_bound(n) + 16)
         return out_bytes(out, outlen, NULL, update_bound(n) + 16);
     a = *outlen;

@@ -16,7 +16,8 @@ from typing import Any
 import cffi
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "softskf" / "build"
+# SOFTSKF_BUILD points the suite at another build, for example one with sanitizers.
+BUILD = Path(os.environ.get("SOFTSKF_BUILD") or ROOT / "softskf" / "build")
 LIBRARY = BUILD / "libsoftskf.so"
 QUIRK_LIBRARY = BUILD / "libsoftskf-quirks.so"
 UTIL = BUILD / "softskf-util"

@@ -16,16 +16,19 @@ from conftest import USER_PIN
 
 HERE = Path(__file__).parent
 
-# A child process: opens the application, logs in, creates containers with a prefix.
-CHILD = """
+# Every child process starts here: the suite's own client, dev1 connected, an application open.
+PRELUDE = """
 import sys
 sys.path.insert(0, {here!r})
 from skf_client import ffi, load, connect, check
 lib = load()
 dev = connect(lib, "dev1")
 app = ffi.new("HANDLE *")
-check("open", lib.SKF_OpenApplication(dev, b"app", app))
+check("open", lib.SKF_OpenApplication(dev, {app!r}.encode(), app))
 retry = ffi.new("ULONG *")
+"""
+
+CREATE_CONTAINERS = """
 check("verify", lib.SKF_VerifyPIN(app[0], 1, {pin!r}.encode(), retry))
 h = ffi.new("HANDLE *")
 for i in range({count}):
@@ -34,10 +37,14 @@ print("done")
 """
 
 
-def _child(prefix: str, count: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    code = CHILD.format(here=str(HERE), pin=USER_PIN, count=count, prefix=prefix)
+def _spawn(body: str, app: str = "app", env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    code = PRELUDE.format(here=str(HERE), app=app) + body
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, **(env or {})})
+
+
+def _child(prefix: str, count: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return _spawn(CREATE_CONTAINERS.format(pin=USER_PIN, count=count, prefix=prefix), env=env)
 
 
 def test_two_processes_on_one_device_lose_no_update(session: Session) -> None:
@@ -67,14 +74,10 @@ def test_a_writer_killed_mid_write_leaves_the_store_usable(session: Session, tmp
 
 def test_state_survives_a_restart_of_the_process(session: Session, store: Path) -> None:
     session.verify("wrong-pin")
-    code = (f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
-            "from skf_client import ffi, load, connect\n"
-            "lib = load(); dev = connect(lib, 'dev1'); app = ffi.new('HANDLE *')\n"
-            "lib.SKF_OpenApplication(dev, b'app', app)\n"
-            "m, r, d = ffi.new('ULONG *'), ffi.new('ULONG *'), ffi.new('BOOL *')\n"
-            "lib.SKF_GetPINInfo(app[0], 1, m, r, d); print(m[0], r[0])\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
-    assert done.stdout.split() == ["3", "2"], done.stderr
+    child = _spawn("m, d = ffi.new('ULONG *'), ffi.new('BOOL *')\n"
+                   "check('info', lib.SKF_GetPINInfo(app[0], 1, m, retry, d)); print(m[0], retry[0])\n")
+    out, err = child.communicate(timeout=60)
+    assert out.split() == ["3", "2"], err
 
 
 def test_a_damaged_state_file_is_an_error_not_a_crash(lib: Any, device: str, store: Path) -> None:
@@ -113,3 +116,23 @@ def test_util_lists_devices_without_secrets(session: Session, store: Path) -> No
                 "--user-retries", "5", env={"A": "admin8642", "U": "user13579"})
     assert good.returncode == 0, good.stderr
     assert "app other: admin PIN 10/10 tries, user PIN 5/5 tries" in util(store, "list").stdout
+
+
+WRONG_PINS = """
+for _ in range(6):
+    assert lib.SKF_VerifyPIN(app[0], 1, b"wrong-pin", retry) == 0x0A000024
+print("done")
+"""
+
+
+def test_wrong_pins_from_two_processes_count_exactly(session: Session) -> None:
+    app = ffi.new("HANDLE *")
+    assert session.lib.SKF_CreateApplication(session.dev, b"many", b"admin8642", 15, USER_PIN.encode(), 15,
+                                             0xFF, app) == SAR["OK"]
+    children = [_spawn(WRONG_PINS, app="many") for _ in range(2)]
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        assert out.strip() == "done", err
+    mx, rem, dflt = ffi.new("ULONG *"), ffi.new("ULONG *"), ffi.new("BOOL *")
+    assert session.lib.SKF_GetPINInfo(app[0], 1, mx, rem, dflt) == SAR["OK"]
+    assert (mx[0], rem[0]) == (15, 3)
