@@ -14,6 +14,7 @@ APT_PACKAGES=(
   softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
   openssl procps postgresql
   p11-kit p11-kit-modules libnss3-tools libssl-dev make gnupg scdaemon
+  chromium pinentry-tty pinentry-curses
 )
 
 as_root() {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import string
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -73,6 +72,8 @@ class Pin:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pin):
             return NotImplemented
+        import hmac  # here, not at the top: hmac loads OpenSSL, which `import sitoken` should not pay
+
         return hmac.compare_digest(bytes(self._buf), bytes(other._buf))
 
     __hash__ = None  # type: ignore[assignment]

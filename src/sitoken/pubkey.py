@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 
 from asn1crypto import algos, core, keys, pem
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from . import sm2
 from .errors import InvalidInput
 from .token import KeyType, Mechanism
+
+# pyca/cryptography is imported by the functions that verify or parse keys, not at the top: listing
+# tokens and signing on a token do not need it, and it is the slowest import of a CLI run.
 
 _CURVES = {"secp256r1": KeyType.EC_P256, "secp384r1": KeyType.EC_P384}
 _CURVE_NAMES = {KeyType.EC_P256: "secp256r1", KeyType.EC_P384: "secp384r1"}
@@ -72,6 +72,9 @@ def load_public_key(data: bytes) -> bytes:
     sm2_spki = _sm2_spki(data)
     if sm2_spki is not None:
         return sm2_spki  # cryptography cannot load SM2 keys
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = (
             serialization.load_pem_public_key(data)
@@ -99,6 +102,9 @@ def _sm2_spki(data: bytes) -> bytes | None:
 def key_type_of_spki(spki: bytes) -> KeyType | None:
     if sm2.is_sm2_spki(spki):
         return KeyType.SM2
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     public = serialization.load_der_public_key(spki)
     if isinstance(public, rsa.RSAPublicKey):
         return {2048: KeyType.RSA2048, 3072: KeyType.RSA3072}.get(public.key_size)
@@ -155,6 +161,9 @@ def verify_host(
         if mechanism is not Mechanism.SM2_SM3 or not sm2.is_sm2_spki(spki):
             return False  # the mechanism does not fit the key
         return sm2.Sm2PublicKey(spki).verify(data, signature, sm2_id)
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+
     public = serialization.load_der_public_key(spki)
     try:
         _verify(public, data, signature, mechanism)
@@ -164,7 +173,10 @@ def verify_host(
 
 
 def _verify(public: object, data: bytes, signature: bytes, mechanism: Mechanism) -> None:
-    hash_alg = _HASHES.get(mechanism.hash_name or "")
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+    hash_alg = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}.get(mechanism.hash_name or "")
     if isinstance(public, rsa.RSAPublicKey) and hash_alg and mechanism.family == "rsa":
         pad = (
             padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=hash_alg.digest_size)
@@ -178,6 +190,3 @@ def _verify(public: object, data: bytes, signature: bytes, mechanism: Mechanism)
         public.verify(signature, data)
     else:
         raise ValueError("mechanism does not fit the key")
-
-
-_HASHES: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}

@@ -46,6 +46,6 @@ def test_new_pin_is_asked_twice_on_a_terminal(sitoken_proc) -> None:  # type: ig
     sitoken_proc("sim", "create", "proc-prompt", "--so-pin-env", "SO_PIN", "--pin-env", "PIN")
     code, screen = converse(["pin", "change", "--token", "proc-prompt"], ["user7pin3", "t3rmpin55", "t3rmpin55"])
     assert code == 0, screen
-    assert "Repeat for confirmation" in screen
+    assert "New user PIN:" in screen and "Repeat the new user PIN:" in screen
     assert "t3rmpin55" not in screen and "user7pin3" not in screen  # hidden input
     assert sitoken_proc("--token", "proc-prompt", "key", "list", "--pin-env", "T", env={"T": "t3rmpin55"}).code == 0

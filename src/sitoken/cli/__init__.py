@@ -2,43 +2,120 @@
 
 from __future__ import annotations
 
-import json
+import importlib
 import os
 import sys
 import traceback
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from .. import __version__
 from ..errors import SitokenError
 from . import exitcodes
-from .admin_cmds import doctor, sim_group
-from .cert_cmds import ca_group, cert_group, csr
-from .common import selection_options, state
-from .key_cmds import key_group
-from .provision_cmds import PROVISION_COMMANDS
-from .sign_cmds import sign, verify
-from .token_cmds import pin_group, token_group, tokens
+from .common import json_option, selection_options, start_tracing, tracing_options
+from .failure import fail, json_requested
 
 EPILOG = "Exit statuses: " + "; ".join(f"{code} {text}" for code, text in exitcodes.DESCRIPTIONS.items())
 
+# Command name -> (module of sitoken.cli, attribute). A command's module, and what it needs from the
+# library, is imported only when that command runs or its help is shown: `sitoken tokens` does not
+# pay for CMS, provisioning or the benchmark (docs/cli.md, "A fast CLI").
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "tokens": ("token_cmds", "tokens"),
+    "token": ("token_cmds", "token_group"),
+    "pin": ("token_cmds", "pin_group"),
+    "key": ("key_cmds", "key_group"),
+    "sign": ("sign_cmds", "sign"),
+    "verify": ("sign_cmds", "verify"),
+    "csr": ("cert_cmds", "csr"),
+    "cert": ("cert_cmds", "cert_group"),
+    "ca": ("cert_cmds", "ca_group"),
+    "doctor": ("admin_cmds", "doctor"),
+    "sim": ("admin_cmds", "sim_group"),
+    "provision": ("provision_cmds", "provision_group"),
+    "batch": ("provision_cmds", "batch"),
+    "renew": ("provision_cmds", "renew"),
+    "report-loss": ("provision_cmds", "report_loss"),
+    "reissue": ("provision_cmds", "reissue"),
+    "journal": ("provision_cmds", "journal_group"),
+    # PC/SC commands are always listed: without pyscard they say so (exit 11) instead of vanishing.
+    "readers": ("pcsc_cmds", "readers"),
+    "watch": ("pcsc_cmds", "watch"),
+    "apdu": ("pcsc_cmds", "apdu"),
+    "bench": ("bench_cmd", "bench"),
+}
+
 
 class SitokenGroup(click.Group):
-    """The root group: every failure leaves through here with its documented exit status."""
+    """The root group: loads commands on demand; every outcome leaves through ``main``."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in LAZY_COMMANDS:
+            return self.commands.get(cmd_name)
+        module, attr = LAZY_COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Run, then map whatever happened to one documented exit status (and one JSON document)."""
+        argv = list(sys.argv[1:] if args is None else args)
         try:
-            return super().invoke(ctx)
-        except SitokenError as exc:
-            ctx.exit(_fail(exitcodes.for_error(exc), exc.to_dict(), str(exc)))
-        except click.exceptions.Abort:
-            ctx.exit(_fail(exitcodes.ABORTED, {"error": "aborted"}, "aborted"))
-        return None
+            status = super().main(argv, prog_name or "sitoken", complete_var, standalone_mode=False, **extra)
+            status = status if isinstance(status, int) else exitcodes.OK
+        except BaseException as exc:  # every exit is mapped here, once
+            status = _status_for(exc, argv)
+        if standalone_mode:
+            sys.exit(status)
+        return status
+
+
+def _status_for(exc: BaseException, argv: list[str]) -> int:
+    """The one place that turns an exception into an exit status and its error report."""
+    as_json = json_requested(argv)
+    if isinstance(exc, SitokenError):
+        return fail(exitcodes.for_error(exc), exc.to_dict(), str(exc), as_json)
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, click.exceptions.Abort):
+        return fail(exitcodes.ABORTED, {"error": "aborted", "message": "aborted"}, "aborted", as_json)
+    if isinstance(exc, click.UsageError):
+        return _usage_failure(exc, as_json)
+    if isinstance(exc, click.ClickException):
+        message = exc.format_message()
+        return fail(exc.exit_code, {"error": "error", "message": message}, message, as_json)
+    if isinstance(exc, KeyboardInterrupt):
+        message = "interrupted (Ctrl-C)"
+        return fail(exitcodes.INTERRUPTED, {"error": "interrupted", "message": message}, message, as_json)
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else exitcodes.INTERNAL
+    if os.environ.get("SITOKEN_DEBUG"):
+        traceback.print_exception(exc)
+    message = f"internal error {type(exc).__name__}: {exc} (set SITOKEN_DEBUG=1 for the traceback)"
+    return fail(exitcodes.INTERNAL, {"error": "internal", "message": message}, message, as_json)
+
+
+def _usage_failure(exc: click.UsageError, as_json: bool) -> int:
+    if as_json:
+        payload: dict[str, object] = {"error": "usage", "message": exc.format_message()}
+        if exc.ctx is not None:
+            payload["command"] = exc.ctx.command_path
+        return fail(exitcodes.USAGE, payload, exc.format_message(), True)
+    exc.show()
+    return exitcodes.USAGE
 
 
 @click.group(cls=SitokenGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sitoken")
 @selection_options
+@json_option
+@tracing_options
 def cli() -> None:
     """sitoken: drive USB-Key tokens (PKCS#11 modules and PC/SC cards).
 
@@ -52,61 +129,12 @@ def cli() -> None:
       sitoken sign --token demo --key k1 --in file.txt --out file.sig
       sitoken verify --token demo --key k1 --in file.txt --sig file.sig
     """
-
-
-for command in (tokens, token_group, pin_group, key_group, sign, verify, csr, cert_group, ca_group, doctor, sim_group,
-                *PROVISION_COMMANDS):
-    cli.add_command(command)
-
-
-def _register_optional() -> None:
-    """Commands that live with optional layers (benchmark, certificates, provisioning, PC/SC)."""
-    # PC/SC commands are always listed: without pyscard they say so (exit 11) instead of vanishing.
-    from .pcsc_cmds import PCSC_COMMANDS
-
-    for pcsc_command in PCSC_COMMANDS:
-        cli.add_command(pcsc_command)
-    try:
-        from .bench_cmd import bench
-    except ImportError:
-        return
-    cli.add_command(bench)
-
-
-_register_optional()
-
-
-def _fail(status: int, payload: dict[str, object], message: str) -> int:
-    if _json_requested():
-        click.echo(json.dumps({**payload, "exit_code": status}, ensure_ascii=False, sort_keys=True))
-    click.echo(f"error: {message}", err=True)
-    return status
-
-
-def _json_requested() -> bool:
-    try:
-        return state().json
-    except RuntimeError:
-        return "--json" in sys.argv
+    start_tracing()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and returns its documented exit status."""
-    try:
-        # Without standalone mode click returns ctx.exit()'s status instead of exiting.
-        status = cli.main(args=argv, prog_name="sitoken", standalone_mode=False)
-    except click.exceptions.Abort:
-        return _fail(exitcodes.ABORTED, {"error": "aborted"}, "aborted")
-    except click.ClickException as exc:
-        exc.show()
-        return exitcodes.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-    except KeyboardInterrupt:
-        return _fail(exitcodes.ABORTED, {"error": "aborted"}, "interrupted")
-    except Exception as exc:  # a bug: say so plainly, keep the traceback for the report
-        if os.environ.get("SITOKEN_DEBUG"):
-            traceback.print_exc()
-        message = f"internal error {type(exc).__name__}: {exc} (set SITOKEN_DEBUG=1 for the traceback)"
-        return _fail(exitcodes.INTERNAL, {"error": "internal"}, message)
+    status = cli.main(args=argv, prog_name="sitoken", standalone_mode=False)
     return status if isinstance(status, int) else exitcodes.OK
 
 

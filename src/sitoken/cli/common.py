@@ -26,6 +26,10 @@ class State:
     module: str | None = None
     token: str | None = None
     json: bool = False
+    pinentry: str | None = None
+    verbose: int = 0
+    debug: bool = False
+    log_file: str | None = None
     stdin_lines: list[str] | None = None
     pin_sources: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -65,17 +69,52 @@ def selection_options(f: F) -> F:
     )(f)
 
 
+def tracing_options(f: F) -> F:
+    """-v / -vv / --debug, --log-file and --pinentry: how a run talks about itself and asks for PINs."""
+    f = click.option(
+        "--pinentry", "pinentry_", metavar="PROGRAM", is_flag=False, flag_value="pinentry", expose_value=False,
+        envvar="SITOKEN_PINENTRY", callback=_store("pinentry"),
+        help="Ask for PINs with a GnuPG pinentry dialog (default program: pinentry; e.g. pinentry-gnome3).",
+    )(f)
+    f = click.option(
+        "--log-file", metavar="FILE", expose_value=False, is_eager=True, callback=_store("log_file"),
+        help="Write the trace to FILE instead of stderr.",
+    )(f)
+    f = click.option(
+        "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_store("debug"),
+        help="Trace every PKCS#11, SKF and APDU call (same as -vv or SITOKEN_LOG=debug).",
+    )(f)
+    return click.option(
+        "-v", "--verbose", count=True, expose_value=False, is_eager=True, callback=_store("verbose"),
+        help="-v: show each step; -vv: also every token call with its arguments (PINs redacted).",
+    )(f)
+
+
+def start_tracing() -> None:
+    """Turn the collected -v/--debug/--log-file (or SITOKEN_LOG) into the library's trace setting."""
+    from .. import trace
+
+    st = state()
+    level = {0: None, 1: trace.STEPS}.get(st.verbose, trace.CALLS)
+    trace.configure(trace.CALLS if st.debug else level, st.log_file)
+
+
+def sentence(text: str) -> str:
+    """Capitalise the first letter only: 'SO PIN' stays 'SO PIN', 'user PIN' becomes 'User PIN'."""
+    return text[:1].upper() + text[1:]
+
+
 def pin_options(name: str, label: str) -> Callable[[F], F]:
     """``--NAME-env VAR`` and ``--NAME-file PATH|-`` for one PIN (never the PIN itself)."""
 
     def decorate(f: F) -> F:
         for kind, meta, text in (
-            ("file", "PATH|-", f"read the {label} from a file, or '-' for a line of stdin"),
-            ("env", "VAR", f"read the {label} from the environment variable VAR"),
+            ("file", "PATH|-", f"read the {label} from a file, or from one line of stdin with '-'"),
+            ("env", "VAR", f"read the {label} from the environment variable named VAR"),
         ):
             f = click.option(
                 f"--{name}-{kind}", f"{name.replace('-', '_')}_{kind}", metavar=meta,
-                expose_value=False, help=text.capitalize() + ".",
+                expose_value=False, help=sentence(text) + ".",
                 callback=_pin_source(name, kind),
             )(f)
         return f
@@ -93,22 +132,43 @@ def _pin_source(name: str, kind: str) -> Callable[[click.Context, click.Paramete
 
 def read_pin(name: str, label: str, *, new: bool = False, policy: PinPolicy | None = None) -> Pin:
     """A PIN from its option's source, else a hidden prompt (twice for a new PIN)."""
-    source = state().pin_sources.get(name)
+    st = state()
+    source = st.pin_sources.get(name)
     if source is not None:
         return _pin_from_source(label, *source)
-    if not sys.stdin.isatty():
+    if st.pinentry:
+        from .pinentry import PinentryDialog
+
+        ask: Callable[[str], str] = PinentryDialog(st.pinentry).ask
+    elif sys.stdin.isatty():
+        ask = _terminal_prompt
+    else:
         raise click.UsageError(
             f"no {label} given: use --{name}-env VAR or --{name}-file PATH|- (PINs never go on the command line)"
         )
+    return _ask_pin(ask, label, new, policy)
+
+
+def _terminal_prompt(prompt: str) -> str:
+    return str(click.prompt(prompt, hide_input=True))
+
+
+def _ask_pin(ask: Callable[[str], str], label: str, new: bool, policy: PinPolicy | None) -> Pin:
+    """Ask until the PIN passes the policy (checked at once) and, for a new PIN, is typed twice alike."""
     while True:
-        text = click.prompt(f"{label.capitalize()}", hide_input=True, confirmation_prompt=new)
-        pin = Pin(text)
-        if not new or policy is None:
+        pin = Pin(ask(sentence(label)))
+        if not new:
             return pin
-        problems = policy.violations(pin)
-        if not problems:
-            return pin
-        click.echo("That PIN does not meet the policy: " + "; ".join(problems), err=True)
+        problems = policy.violations(pin) if policy is not None else []
+        if problems:
+            pin.wipe()
+            click.echo(f"That {label} does not meet the policy: " + "; ".join(problems) + ". Try another.", err=True)
+            continue
+        with Pin(ask(f"Repeat the {label}")) as again:
+            if again == pin:
+                return pin
+        pin.wipe()
+        click.echo(f"The two entries differ. Type the {label} again.", err=True)
 
 
 def _pin_from_source(label: str, kind: str, where: str) -> Pin:

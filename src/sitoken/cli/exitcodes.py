@@ -21,6 +21,8 @@ JOURNAL_ERROR = 13
 ABORTED = 14
 BATCH_INCOMPLETE = 15
 INTERNAL = 70
+# 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C.
+INTERRUPTED = 130
 
 # Most specific class first: the first isinstance match wins.
 BY_ERROR: tuple[tuple[type[errors.SitokenError], int], ...] = (
@@ -38,24 +40,28 @@ BY_ERROR: tuple[tuple[type[errors.SitokenError], int], ...] = (
     (errors.JournalError, JOURNAL_ERROR),
 )
 
+# Error codes the CLI itself reports (they have no class in the library's error tree).
+CLI_CODES = {USAGE: ("usage",), ABORTED: ("aborted",), INTERRUPTED: ("interrupted",), INTERNAL: ("internal",)}
+
 DESCRIPTIONS = {
     OK: "success",
-    SIGNATURE_INVALID: "verify: the signature is not valid",
-    USAGE: "usage error (unknown option, missing argument, no PIN source)",
+    SIGNATURE_INVALID: "`verify`: the signature is not valid",
+    USAGE: "usage error: unknown option, missing argument, no PIN source",
     TOKEN_NOT_FOUND: "no token matches the selection, or several do",
-    PIN_INCORRECT: "the token refused the PIN",
+    PIN_INCORRECT: "the token refused the PIN (`remaining` says the tries left when the token tells)",
     PIN_LOCKED: "the PIN is locked",
-    PIN_FINAL_TRY: "refused to send a PIN on the final try (see --allow-final-try)",
-    INVALID_INPUT: "invalid input: PIN policy, malformed file, bad argument value",
+    PIN_FINAL_TRY: "refused to send a PIN on the final try (see `--allow-final-try`)",
+    INVALID_INPUT: "invalid input: PIN policy, unreadable or malformed file, bad value",
     KEY_NOT_FOUND: "no key or certificate matches the selection",
     NOT_SUPPORTED: "the token, driver or module cannot do this",
     TOKEN_ABSENT: "the token was removed or the reader is empty",
     MODULE_ERROR: "the PKCS#11 module or PC/SC service could not be loaded",
-    TOKEN_ERROR: "any other token failure (the JSON error carries rv/function or sw)",
+    TOKEN_ERROR: "any other token failure (the JSON error carries `rv`/`function` or `sw`)",
     JOURNAL_ERROR: "the provisioning journal is unreadable or inconsistent",
-    ABORTED: "the operator declined a confirmation",
-    BATCH_INCOMPLETE: "batch: some rows were invalid or failed (the others were done; see the summary)",
-    INTERNAL: "a bug in sitoken: please report it",
+    ABORTED: "a confirmation was declined, or needed and no terminal was there (`--force`)",
+    BATCH_INCOMPLETE: "`batch`: some rows were invalid or failed; the others were done (see the summary)",
+    INTERNAL: "a bug in sitoken (`SITOKEN_DEBUG=1` prints the traceback)",
+    INTERRUPTED: "interrupted by Ctrl-C: the current step was finished or rolled back; the resume command is printed",
 }
 
 
@@ -64,3 +70,31 @@ def for_error(exc: errors.SitokenError) -> int:
         if isinstance(exc, cls):
             return status
     return TOKEN_ERROR
+
+
+def error_codes(status: int) -> list[str]:
+    """The ``error`` values a JSON report with this exit status can carry, from the error tree."""
+    codes = set(CLI_CODES.get(status, ()))
+    pending: list[type[errors.SitokenError]] = [errors.SitokenError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls is not errors.SitokenError and cls.__module__ == errors.__name__ and _status_of(cls) == status:
+            codes.add(cls.code)
+    return sorted(codes)
+
+
+def _status_of(cls: type[errors.SitokenError]) -> int:
+    for base, status in BY_ERROR:
+        if issubclass(cls, base):
+            return status
+    return TOKEN_ERROR
+
+
+def markdown_table() -> str:
+    """The exit-status table of docs/cli.md, generated from this module (a test keeps them equal)."""
+    lines = ["| status | meaning | `error` in the JSON report |", "|---|---|---|"]
+    for status, meaning in sorted(DESCRIPTIONS.items()):
+        codes = ", ".join(f"`{code}`" for code in error_codes(status))
+        lines.append(f"| {status} | {meaning} | {codes} |")
+    return "\n".join(lines) + "\n"

@@ -102,7 +102,11 @@ def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: 
 
 
 def _verdict(valid: bool, doc: dict[str, object], reason: str = "") -> None:
-    emit(doc, "signature valid" if valid else f"signature NOT valid{': ' + reason if reason else ''}")
+    message = "signature valid" if valid else f"signature NOT valid{': ' + reason if reason else ''}"
+    if not valid:
+        # The documented error fields, as every failed --json run carries them.
+        doc = {**doc, "error": SignatureInvalid.code, "message": message, "exit_code": exitcodes.SIGNATURE_INVALID}
+    emit(doc, message)
     if not valid:
         # The verdict is already printed (one JSON document with --json): exit 1 and nothing more.
         click.get_current_context().exit(exitcodes.SIGNATURE_INVALID)

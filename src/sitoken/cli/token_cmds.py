@@ -123,14 +123,14 @@ def pin_status() -> None:
 @pin_group.command("change")
 @selection_options
 @pin_options("pin", "current PIN")
-@pin_options("new-pin", "new PIN")
+@pin_options("new-pin", "new user PIN")
 @final_try_option
 @json_option
 def pin_change(allow_final_try: bool) -> None:
     """Change the user PIN (the holder knows the current one)."""
     token = open_selected()
     old = read_pin("pin", "current PIN")
-    new = read_pin("new-pin", "new PIN", new=True, policy=token.policy)
+    new = read_pin("new-pin", "new user PIN", new=True, policy=token.policy)
     with old, new:
         token.change_pin(old, new, force=allow_final_try)
     emit({"changed": "user"}, "user PIN changed")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 
+from .. import trace
 from ..errors import ModuleLoadError
-from .constants import CKF_OS_LOCKING_OK, CKR_CRYPTOKI_NOT_INITIALIZED, CKR_OK
+from .constants import CKF_OS_LOCKING_OK, CKR_CRYPTOKI_NOT_INITIALIZED, CKR_OK, rv_name
 
 CK_ULONG = ctypes.c_ulong
 CK_RV = CK_ULONG
@@ -150,11 +151,13 @@ class CkApi:
             return int(rv), []
         slots = (CK_SLOT_ID * max(count.value, 1))()
         rv = fl.C_GetSlotList(1 if token_present else 0, slots, ctypes.byref(count))
-        return int(rv), [int(s) for s in slots[: count.value]]
+        found = [int(s) for s in slots[: count.value]]
+        return _traced("C_GetSlotList", int(rv), token_present=token_present, slots=found), found
 
     def token_info(self, slot_id: int) -> tuple[int, RawTokenInfo | None]:
         info = CK_TOKEN_INFO()
-        rv = self._fl.contents.C_GetTokenInfo(slot_id, ctypes.byref(info))
+        rv = _traced("C_GetTokenInfo", int(self._fl.contents.C_GetTokenInfo(slot_id, ctypes.byref(info))),
+                     slot=slot_id, label=_text(info.label))
         if rv != CKR_OK:
             return int(rv), None
         return CKR_OK, RawTokenInfo(
@@ -174,29 +177,39 @@ class CkApi:
         if len(raw_label) > 32:
             raise ValueError("label longer than 32 bytes")
         padded = raw_label.ljust(32, b" ")
-        return int(self._fl.contents.C_InitToken(slot_id, _view(so_pin), len(so_pin), padded))
+        rv = int(self._fl.contents.C_InitToken(slot_id, _view(so_pin), len(so_pin), padded))
+        return _traced("C_InitToken", rv, slot=slot_id, so_pin=so_pin, label=label)
 
     def open_session(self, slot_id: int) -> tuple[int, int]:
         """A read/write session used for one PIN operation, then closed."""
         handle = CK_ULONG(0)
         flags = CKF_SERIAL_SESSION | CKF_RW_SESSION
         rv = self._fl.contents.C_OpenSession(slot_id, flags, None, None, ctypes.byref(handle))
-        return int(rv), int(handle.value)
+        return _traced("C_OpenSession", int(rv), slot=slot_id, flags=flags), int(handle.value)
 
     def close_session(self, handle: int) -> int:
-        return int(self._fl.contents.C_CloseSession(handle))
+        return _traced("C_CloseSession", int(self._fl.contents.C_CloseSession(handle)), session=handle)
 
     def login(self, handle: int, user_type: int, pin: bytearray) -> int:
-        return int(self._fl.contents.C_Login(handle, user_type, _view(pin), len(pin)))
+        rv = int(self._fl.contents.C_Login(handle, user_type, _view(pin), len(pin)))
+        return _traced("C_Login", rv, session=handle, user_type=user_type, pin=pin)
 
     def logout(self, handle: int) -> int:
-        return int(self._fl.contents.C_Logout(handle))
+        return _traced("C_Logout", int(self._fl.contents.C_Logout(handle)), session=handle)
 
     def init_pin(self, handle: int, pin: bytearray) -> int:
-        return int(self._fl.contents.C_InitPIN(handle, _view(pin), len(pin)))
+        return _traced("C_InitPIN", int(self._fl.contents.C_InitPIN(handle, _view(pin), len(pin))),
+                       session=handle, pin=pin)
 
     def set_pin(self, handle: int, old: bytearray, new: bytearray) -> int:
-        return int(self._fl.contents.C_SetPIN(handle, _view(old), len(old), _view(new), len(new)))
+        rv = int(self._fl.contents.C_SetPIN(handle, _view(old), len(old), _view(new), len(new)))
+        return _traced("C_SetPIN", rv, session=handle, old_pin=old, new_pin=new)
+
+
+def _traced(function: str, rv: int, **args: object) -> int:
+    """Every direct call is traced here (``-vv``); PIN arguments are redacted by name."""
+    trace.call("pkcs11", function, args, rv_name(rv))
+    return rv
 
 
 def _view(pin: bytearray) -> ctypes.c_char_p:

@@ -231,7 +231,9 @@ class Pkcs11Token(Token):
             hint = "one try left" if status.final_try else "check the PIN"
             if status.locked:
                 return PinLocked("wrong PIN; the PIN is now locked", rv=rv, function=function)
-            return PinIncorrect(f"wrong PIN ({hint}; {rv_name(rv)})", rv=rv, function=function)
+            # PKCS#11 only says "final try" (CKF_*_PIN_FINAL_TRY), never a count: report what is known.
+            return PinIncorrect(f"wrong PIN ({hint}; {rv_name(rv)})", rv=rv, function=function,
+                                remaining=1 if status.final_try else None)
         return error
 
     def login(self, pin: Pin, *, force: bool = False) -> None:

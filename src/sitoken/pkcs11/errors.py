@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import pkcs11.exceptions as p11x
 
+from .. import trace
 from ..errors import (
     KeyNotFound,
     MechanismUnsupported,
@@ -91,12 +92,18 @@ def translate(exc: p11x.PKCS11Error, function: str) -> SitokenError:
 
 
 @contextmanager
-def ck_call(function: str) -> Iterator[None]:
-    """Run python-pkcs11 code; its failures leave as sitoken errors naming ``function``."""
+def ck_call(function: str, **args: object) -> Iterator[None]:
+    """Run python-pkcs11 code; its failures leave as sitoken errors naming ``function``.
+
+    This is the driver's one call site, so it is also where each call is traced (``-vv``).
+    """
     try:
         yield
     except p11x.PKCS11Error as exc:
-        raise translate(exc, function) from None
+        error = translate(exc, function)
+        trace.call("pkcs11", function, args, f"failed: {error}")
+        raise error from None
+    trace.call("pkcs11", function, args, "CKR_OK")
 
 
 def error_for_rv(rv: int, function: str) -> TokenError:
