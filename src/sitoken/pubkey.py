@@ -6,7 +6,6 @@ import hashlib
 
 from asn1crypto import algos, core, keys, pem
 
-from . import sm2
 from .errors import InvalidInput
 from .token import KeyType, Mechanism
 
@@ -88,6 +87,8 @@ def load_public_key(data: bytes) -> bytes:
 
 def _sm2_spki(data: bytes) -> bytes | None:
     """The DER SPKI when ``data`` (PEM or DER) holds a valid SM2 public key, else None."""
+    from . import sm2  # loads cffi and OpenSSL: only when a key file is read
+
     der = data
     if pem.detect(data):
         try:
@@ -100,6 +101,8 @@ def _sm2_spki(data: bytes) -> bytes | None:
 
 
 def key_type_of_spki(spki: bytes) -> KeyType | None:
+    from . import sm2
+
     if sm2.is_sm2_spki(spki):
         return KeyType.SM2
     from cryptography.hazmat.primitives import serialization
@@ -151,16 +154,18 @@ def curve_size(key_type: KeyType) -> int:
 
 
 def verify_host(
-    spki: bytes, data: bytes, signature: bytes, mechanism: Mechanism, *, sm2_id: bytes = sm2.DEFAULT_ID
+    spki: bytes, data: bytes, signature: bytes, mechanism: Mechanism, *, sm2_id: bytes | None = None
 ) -> bool:
     """Verify on the host, independent of any token (SM2 through OpenSSL, the rest ``cryptography``).
 
     ``sm2_id`` is the SM2 signer's ID that Z binds (GM/T 0009's default unless agreed otherwise).
     """
+    from . import sm2
+
     if mechanism is Mechanism.SM2_SM3 or sm2.is_sm2_spki(spki):
         if mechanism is not Mechanism.SM2_SM3 or not sm2.is_sm2_spki(spki):
             return False  # the mechanism does not fit the key
-        return sm2.Sm2PublicKey(spki).verify(data, signature, sm2_id)
+        return sm2.Sm2PublicKey(spki).verify(data, signature, sm2.DEFAULT_ID if sm2_id is None else sm2_id)
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
 
