@@ -57,3 +57,16 @@ def test_mypy() -> None:
     _require("mypy")
     # No file arguments: files, strictness and overrides come from [tool.mypy] in pyproject.toml.
     _gate("mypy", "--no-error-summary", "--show-error-codes")
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    # The test directories are not packages, so pytest imports each test file by its basename:
+    # two files of one name in different directories stop the whole run at collection.
+    tests = Path(__file__).resolve().parents[1]
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted(tests.rglob("test_*.py")):
+        if path.name in seen:
+            clashes.append(f"{seen[path.name].relative_to(tests)} and {path.relative_to(tests)}")
+        seen.setdefault(path.name, path)
+    assert not clashes, "test files sharing a basename: " + "; ".join(clashes)
