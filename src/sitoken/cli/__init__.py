@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "pin": ("token_cmds", "pin_group"),
     "key": ("key_cmds", "key_group"),
     "sign": ("sign_cmds", "sign"),
+    "sign-batch": ("sign_batch_cmd", "sign_batch"),
     "verify": ("sign_cmds", "verify"),
     "csr": ("cert_cmds", "csr"),
     "cert": ("cert_cmds", "cert_group"),
