@@ -283,7 +283,9 @@ def _bench_keys(
         shutil.rmtree(store, ignore_errors=True)
 
 
-def _make_bench_token(store: Path, key_types: Sequence[KeyType], progress: Progress) -> Pkcs11Token:
+def _make_bench_token(
+    store: Path, key_types: Sequence[KeyType], progress: Progress, label_suffix: str = ""
+) -> Pkcs11Token:
     from .pkcs11 import Module, Pkcs11Token, free_slot
     from .pkcs11.softhsm import SimStore, softhsm_module
 
@@ -296,7 +298,7 @@ def _make_bench_token(store: Path, key_types: Sequence[KeyType], progress: Progr
     module = Module.load(path)
     token = Pkcs11Token(module, free_slot(module))
     progress("creating the benchmark token")
-    token.init_token(Pin(_BENCH_SO_PIN), f"sitoken-bench-{os.getpid()}", force=True)
+    token.init_token(Pin(_BENCH_SO_PIN), f"sitoken-bench-{os.getpid()}{label_suffix}", force=True)
     token.init_pin(Pin(_BENCH_SO_PIN), Pin(_BENCH_USER_PIN))
     token.login(Pin(_BENCH_USER_PIN))
     for kt in key_types:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 
 import pytest
@@ -12,6 +13,7 @@ from sitoken.errors import InvalidInput, SignatureInvalid
 from sitoken.pin import Pin
 from sitoken.pkcs11 import Pkcs11Token
 from sitoken.signing.pool import PoolSignError, pool_member, sign_many
+from sitoken.token import KeyType
 
 pytestmark = pytest.mark.softhsm
 
@@ -77,3 +79,17 @@ def test_stopping_early_leaves_no_thread_behind(tokens: list[Pkcs11Token]) -> No
     assert len(list(itertools.islice(stream, 50))) == 50
     stream.close()  # type: ignore[attr-defined]
     assert threading.active_count() == before
+
+
+def test_pool_benchmark_measures_one_token_and_the_pool_in_one_run(module) -> None:  # type: ignore[no-untyped-def]
+    from sitoken.bench_pool import format_pool, run_pool_bench
+
+    conf = os.environ["SOFTHSM2_CONF"]
+    (row,) = run_pool_bench(pool=2, seconds=0.05, key_types=[KeyType.EC_P256])
+    assert (row.one.threads, row.pool.threads) == (1, 2)  # tokens side by side
+    assert row.one.signatures > 0 and row.pool.signatures > 0
+    assert row.ratio == round(row.pool.rate / row.one.rate, 3)
+    assert format_pool([row]).splitlines()[1].startswith("ec-p256 | 2 | ")
+    with pytest.raises(InvalidInput):
+        run_pool_bench(pool=1)
+    assert os.environ["SOFTHSM2_CONF"] == conf  # child processes still find the test store
