@@ -147,7 +147,7 @@ static ULONG raw_op(const RSAPUBLICKEYBLOB *pub, const RSAPRIVATEKEYBLOB *priv, 
         return SAR_INDATALENERR;
     if (!out || *outlen < n)
         return out_bytes(out, outlen, NULL, n);
-    rv = priv ? rsa_priv_op(priv, in, n, tmp, &len) : rsa_pub_op(pub, in, n, tmp, &len);
+    rv = priv ? rsa_priv_op(priv, in, n, tmp, &len) : rsa_pub_op(pub, 0, in, n, tmp, &len);
     if (rv == SAR_OK)
         rv = out_bytes(out, outlen, tmp, len);
     wipe(tmp, sizeof tmp);

@@ -103,7 +103,7 @@ void array_remove(void *items, size_t *count, size_t stride, void *item);
 
 /* handles.c: every handle given out is registered, so a stale or forged one is refused.
  * Each handle starts with sk_hdr; closing a parent closes its children. */
-enum sk_kind { K_DEV = 1, K_APP, K_CONT, K_KEY, K_HASH };
+enum sk_kind { K_DEV = 1, K_APP, K_CONT, K_KEY, K_HASH, K_MAC };
 typedef struct sk_hdr {
     int kind;
     void *parent;
@@ -198,7 +198,7 @@ ULONG rsa_private_decrypt(const sk_buf *der, const unsigned char *in, size_t n, 
                           size_t *out_len);
 ULONG rsa_verify_blob(const RSAPUBLICKEYBLOB *blob, const unsigned char *data, size_t n,
                       const unsigned char *sig, size_t sig_len);
-ULONG rsa_pub_op(const RSAPUBLICKEYBLOB *blob, const unsigned char *in, size_t n,
+ULONG rsa_pub_op(const RSAPUBLICKEYBLOB *blob, int pkcs1, const unsigned char *in, size_t n,
                  unsigned char *out, size_t *out_len);
 ULONG rsa_priv_op(const RSAPRIVATEKEYBLOB *blob, const unsigned char *in, size_t n,
                   unsigned char *out, size_t *out_len);

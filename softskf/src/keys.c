@@ -288,3 +288,54 @@ ULONG SKF_ImportRSAKeyPair(HCONTAINER hContainer, ULONG ulSymAlgId, BYTE *pbWrap
     free(plain);
     return rv;
 }
+
+/* ---- session keys made here and wrapped for someone else's public key ---- */
+
+ULONG SKF_ECCExportSessionKey(HCONTAINER hContainer, ULONG ulAlgId, ECCPUBLICKEYBLOB *pPubKey, ECCCIPHERBLOB *pData,
+                              HANDLE *phSessionKey)
+{
+    unsigned char key[16], pub[64], c1[64];
+    ULONG rv;
+    CONT(hContainer, c);
+    if (!pPubKey || !pData || !phSessionKey)
+        return SAR_INVALIDPARAMERR;
+    if (ulAlgId != SGD_SM4_ECB && ulAlgId != SGD_SM4_CBC)
+        return SAR_NOTSUPPORTYETERR;
+    if ((rv = ecc_pub_from_blob(pPubKey, pub)) != SAR_OK)
+        return rv;
+    if ((rv = random_bytes(key, sizeof key)) == SAR_OK &&
+        (rv = sm2_encrypt(pub, key, sizeof key, c1, pData->HASH, pData->Cipher)) == SAR_OK) {
+        memset(pData->XCoordinate, 0, 32);
+        memset(pData->YCoordinate, 0, 32);
+        memcpy(pData->XCoordinate + 32, c1, 32);
+        memcpy(pData->YCoordinate + 32, c1 + 32, 32);
+        pData->CipherLen = sizeof key;
+        rv = symkey_new(c->app->dev, ulAlgId, key, phSessionKey);
+    }
+    wipe(key, sizeof key);
+    return rv;
+}
+
+ULONG SKF_RSAExportSessionKey(HCONTAINER hContainer, ULONG ulAlgId, RSAPUBLICKEYBLOB *pPubKey, BYTE *pbData,
+                              ULONG *pulDataLen, HANDLE *phSessionKey)
+{
+    unsigned char key[16], out[MAX_RSA_MODULUS_LEN];
+    size_t n = sizeof out;
+    ULONG rv;
+    CONT(hContainer, c);
+    if (!pPubKey || !pulDataLen || !phSessionKey)
+        return SAR_INVALIDPARAMERR;
+    if (ulAlgId != SGD_SM4_ECB && ulAlgId != SGD_SM4_CBC)
+        return SAR_NOTSUPPORTYETERR;
+    if (pPubKey->BitLen != 2048)
+        return SAR_MODULUSLENERR;
+    /* A size query makes no key. */
+    if (!pbData || *pulDataLen < MAX_RSA_MODULUS_LEN)
+        return out_bytes(pbData, pulDataLen, NULL, MAX_RSA_MODULUS_LEN);
+    if ((rv = random_bytes(key, sizeof key)) == SAR_OK &&
+        (rv = rsa_pub_op(pPubKey, 1, key, sizeof key, out, &n)) == SAR_OK &&
+        (rv = out_bytes(pbData, pulDataLen, out, n)) == SAR_OK)
+        rv = symkey_new(c->app->dev, ulAlgId, key, phSessionKey);
+    wipe(key, sizeof key);
+    return rv;
+}

@@ -180,11 +180,13 @@ ULONG rsa_verify_blob(const RSAPUBLICKEYBLOB *blob, const unsigned char *data, s
     return rv;
 }
 
-ULONG rsa_pub_op(const RSAPUBLICKEYBLOB *blob, const unsigned char *in, size_t n, unsigned char *out,
+/* Public-key encryption with a caller's key: raw (pkcs1 = 0) or PKCS#1 v1.5 (pkcs1 = 1). */
+ULONG rsa_pub_op(const RSAPUBLICKEYBLOB *blob, int pkcs1, const unsigned char *in, size_t n, unsigned char *out,
                  size_t *out_len)
 {
     EVP_PKEY *pkey = from_blob(blob, NULL);
-    ULONG rv = pkey ? run(pkey, OP_ENCRYPT, RSA_NO_PADDING, in, n, out, out_len) : SAR_INVALIDPARAMERR;
+    int padding = pkcs1 ? RSA_PKCS1_PADDING : RSA_NO_PADDING;
+    ULONG rv = pkey ? run(pkey, OP_ENCRYPT, padding, in, n, out, out_len) : SAR_INVALIDPARAMERR;
     EVP_PKEY_free(pkey);
     return rv;
 }

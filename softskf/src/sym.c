@@ -280,9 +280,115 @@ ULONG SKF_Digest(HANDLE hHash, BYTE *pbData, ULONG ulDataLen, BYTE *pbHashData, 
     return SKF_DigestFinal(hHash, pbHashData, pulHashLen);
 }
 
+/* ---- MAC: SM4-CBC-MAC, the last ciphertext block; padding 0 (whole blocks only) or PKCS#5 ---- */
+
+typedef struct {
+    sk_hdr hdr;
+    EVP_CIPHER_CTX *ctx;
+    unsigned char last[16];
+    int have_block;
+} sk_mach;
+
+static void mac_destroy(void *self)
+{
+    sk_mach *m = self;
+    EVP_CIPHER_CTX_free(m->ctx);
+    wipe(m->last, sizeof m->last);
+}
+
+ULONG SKF_MacInit(HANDLE hKey, BLOCKCIPHERPARAM *pMacParam, HANDLE *phMac)
+{
+    static const unsigned char zero_iv[16];
+    sk_keyh *k = handle_get(hKey, K_KEY);
+    sk_mach *m;
+    if (!k)
+        return SAR_INVALIDHANDLEERR;
+    if (!pMacParam || !phMac || pMacParam->PaddingType > 1 || (pMacParam->IVLen != 0 && pMacParam->IVLen != 16))
+        return SAR_INVALIDPARAMERR;
+    if (!(m = handle_new(K_MAC, sizeof *m, k->hdr.parent)))
+        return SAR_MEMORYERR;
+    m->hdr.destroy = mac_destroy;
+    m->ctx = EVP_CIPHER_CTX_new();
+    if (!m->ctx || !EVP_EncryptInit_ex(m->ctx, EVP_sm4_cbc(), NULL, k->key, pMacParam->IVLen ? pMacParam->IV : zero_iv) ||
+        !EVP_CIPHER_CTX_set_padding(m->ctx, (int)pMacParam->PaddingType)) {
+        handle_free(m);
+        return SAR_FAIL;
+    }
+    *phMac = m;
+    return SAR_OK;
+}
+
+/* Encrypts and keeps only the latest full block: the MAC is the last one. */
+static ULONG mac_feed(sk_mach *m, const BYTE *in, ULONG n)
+{
+    unsigned char out[256 + 16];
+    while (n) {
+        int chunk = n > 256 ? 256 : (int)n, len = 0;
+        if (!EVP_EncryptUpdate(m->ctx, out, &len, in, chunk))
+            return SAR_FAIL;
+        if (len >= 16) {
+            memcpy(m->last, out + len - 16, 16);
+            m->have_block = 1;
+        }
+        in += chunk;
+        n -= (ULONG)chunk;
+    }
+    return SAR_OK;
+}
+
+ULONG SKF_MacUpdate(HANDLE hMac, BYTE *pbData, ULONG ulDataLen)
+{
+    sk_mach *m = handle_get(hMac, K_MAC);
+    if (!m)
+        return SAR_INVALIDHANDLEERR;
+    if (!m->ctx)
+        return SAR_NOTINITIALIZEERR;
+    if (!pbData && ulDataLen)
+        return SAR_INVALIDPARAMERR;
+    return mac_feed(m, pbData, ulDataLen);
+}
+
+ULONG SKF_MacFinal(HANDLE hMac, BYTE *pbMacData, ULONG *pulMacDataLen)
+{
+    sk_mach *m = handle_get(hMac, K_MAC);
+    unsigned char out[16];
+    int len = 0;
+    ULONG rv;
+    if (!m)
+        return SAR_INVALIDHANDLEERR;
+    if (!m->ctx)
+        return SAR_NOTINITIALIZEERR;
+    if (!pulMacDataLen)
+        return SAR_INVALIDPARAMERR;
+    if (!pbMacData || *pulMacDataLen < 16)
+        return out_bytes(pbMacData, pulMacDataLen, NULL, 16);
+    if (!EVP_EncryptFinal_ex(m->ctx, out, &len) || (len != 16 && !m->have_block))
+        rv = SAR_INDATALENERR; /* no padding, and not a whole (non-zero) number of blocks */
+    else
+        rv = out_bytes(pbMacData, pulMacDataLen, len == 16 ? out : m->last, 16);
+    EVP_CIPHER_CTX_free(m->ctx);
+    m->ctx = NULL;
+    return rv;
+}
+
+ULONG SKF_Mac(HANDLE hMac, BYTE *pbData, ULONG ulDataLen, BYTE *pbMacData, ULONG *pulMacLen)
+{
+    sk_mach *m = handle_get(hMac, K_MAC);
+    ULONG rv;
+    if (!m)
+        return SAR_INVALIDHANDLEERR;
+    if (!pulMacLen)
+        return SAR_INVALIDPARAMERR;
+    if (!pbMacData || *pulMacLen < 16)
+        return out_bytes(pbMacData, pulMacLen, NULL, 16);
+    if ((rv = SKF_MacUpdate(hMac, pbData, ulDataLen)) != SAR_OK)
+        return rv;
+    return SKF_MacFinal(hMac, pbMacData, pulMacLen);
+}
+
 ULONG SKF_CloseHandle(HANDLE hHandle)
 {
-    if (!handle_get(hHandle, K_KEY) && !handle_get(hHandle, K_HASH))
+    if (!handle_get(hHandle, K_KEY) && !handle_get(hHandle, K_HASH) && !handle_get(hHandle, K_MAC))
         return SAR_INVALIDHANDLEERR;
     handle_free(hHandle);
     return SAR_OK;

@@ -110,6 +110,11 @@ ULONG SKF_ExportPublicKey(HANDLE, BOOL, uint8_t *, ULONG *);
 ULONG SKF_GenRSAKeyPair(HANDLE, ULONG, RSAPUBLICKEYBLOB *);
 ULONG SKF_RSASignData(HANDLE, uint8_t *, ULONG, uint8_t *, ULONG *);
 ULONG SKF_RSAVerify(HANDLE, RSAPUBLICKEYBLOB *, uint8_t *, ULONG, uint8_t *, ULONG);
+ULONG SKF_GenExtRSAKey(HANDLE, ULONG, uint8_t *);
+ULONG SKF_ExtRSAPubKeyOperation(HANDLE, RSAPUBLICKEYBLOB *, uint8_t *, ULONG, uint8_t *, ULONG *);
+ULONG SKF_ExtRSAPriKeyOperation(HANDLE, uint8_t *, uint8_t *, ULONG, uint8_t *, ULONG *);
+ULONG SKF_ExtECCSign(HANDLE, ECCPRIVATEKEYBLOB *, uint8_t *, ULONG, ECCSIGNATUREBLOB *);
+ULONG SKF_ExtECCVerify(HANDLE, ECCPUBLICKEYBLOB *, uint8_t *, ULONG, ECCSIGNATUREBLOB *);
 ULONG SKF_ImportRSAKeyPair(HANDLE, ULONG, uint8_t *, ULONG, uint8_t *, ULONG);
 ULONG SKF_ImportSessionKey(HANDLE, ULONG, uint8_t *, ULONG, HANDLE *);
 ULONG SKF_SetSymmKey(HANDLE, uint8_t *, ULONG, HANDLE *);
@@ -123,6 +128,12 @@ ULONG SKF_EncryptInit(HANDLE, BLOCKCIPHERPARAM);
 ULONG SKF_Encrypt(HANDLE, uint8_t *, ULONG, uint8_t *, ULONG *);
 ULONG SKF_DigestInit(HANDLE, ULONG, ECCPUBLICKEYBLOB *, uint8_t *, ULONG, HANDLE *);
 ULONG SKF_Digest(HANDLE, uint8_t *, ULONG, uint8_t *, ULONG *);
+ULONG SKF_MacInit(HANDLE, BLOCKCIPHERPARAM *, HANDLE *);
+ULONG SKF_Mac(HANDLE, uint8_t *, ULONG, uint8_t *, ULONG *);
+ULONG SKF_MacUpdate(HANDLE, uint8_t *, ULONG);
+ULONG SKF_MacFinal(HANDLE, uint8_t *, ULONG *);
+ULONG SKF_ECCExportSessionKey(HANDLE, ULONG, ECCPUBLICKEYBLOB *, ECCCIPHERBLOB *, HANDLE *);
+ULONG SKF_RSAExportSessionKey(HANDLE, ULONG, RSAPUBLICKEYBLOB *, uint8_t *, ULONG *, HANDLE *);
 ULONG SKF_CloseHandle(HANDLE);
 """
 
@@ -284,14 +295,19 @@ class Session:
 
 
 def imported_session_key_encrypts_as(lib: Any, cont: Any, wrapped: Any, size: int, key: bytes) -> bool:
-    """ImportSessionKey (SM4-ECB), then whether it encrypts two blocks exactly as `key` does."""
+    """ImportSessionKey (SM4-ECB), then whether it encrypts exactly as `key` does."""
     handle = ffi.new("HANDLE *")
     check("SKF_ImportSessionKey", lib.SKF_ImportSessionKey(cont, SGD_SM4_ECB, wrapped, size, handle))
+    return key_handle_encrypts_as(lib, handle[0], key)
+
+
+def key_handle_encrypts_as(lib: Any, handle: Any, key: bytes) -> bool:
+    """Whether an SM4-ECB key handle encrypts two blocks as `key` does; closes the handle."""
     param = ffi.new("BLOCKCIPHERPARAM *")
-    check("SKF_EncryptInit", lib.SKF_EncryptInit(handle[0], param[0]))
+    check("SKF_EncryptInit", lib.SKF_EncryptInit(handle, param[0]))
     out, n = ffi.new("uint8_t[]", 64), ffi.new("ULONG *", 64)
-    check("SKF_Encrypt", lib.SKF_Encrypt(handle[0], b"A" * 32, 32, out, n))
-    check("SKF_CloseHandle", lib.SKF_CloseHandle(handle[0]))
+    check("SKF_Encrypt", lib.SKF_Encrypt(handle, b"A" * 32, 32, out, n))
+    check("SKF_CloseHandle", lib.SKF_CloseHandle(handle))
     return bytes(ffi.buffer(out, n[0])) == sm4_ecb_encrypt(key, b"A" * 32)
 
 

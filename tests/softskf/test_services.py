@@ -5,19 +5,28 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from skf_client import (
     SAR,
     SGD_SM3,
     SGD_SM4_ECB,
     Session,
+    blob_parts,
     check,
+    cipher_blob,
+    cipher_to_der,
     ffi,
     imported_session_key_encrypts_as,
+    key_handle_encrypts_as,
+    openssl,
+    openssl_sm2_key,
     read_list,
+    signature_der,
     sm2_e,
     sm4_ecb_encrypt,
 )
@@ -166,3 +175,99 @@ def test_sm4_session_key_known_answer(session: Session) -> None:
     assert bytes(ffi.buffer(plain, m[0])) == key
     check("SKF_CloseHandle", session.lib.SKF_CloseHandle(h[0]))
     assert session.lib.SKF_CloseHandle(h[0]) == SAR["INVALIDHANDLEERR"]
+
+
+def _sm4_cbc_mac(key: bytes, iv: bytes, data: bytes) -> bytes:
+    enc = Cipher(algorithms.SM4(key), modes.CBC(iv)).encryptor()
+    return (enc.update(data) + enc.finalize())[-16:]
+
+
+def test_sm4_cbc_mac(session: Session) -> None:
+    lib = session.lib
+    key, iv = os.urandom(16), os.urandom(16)
+    h = ffi.new("HANDLE *")
+    check("SKF_SetSymmKey", lib.SKF_SetSymmKey(session.dev, key, SGD_SM4_ECB, h))
+    param = ffi.new("BLOCKCIPHERPARAM *")
+    param.IV[0:16], param.IVLen = iv, 16
+    mac, out, n = ffi.new("HANDLE *"), ffi.new("uint8_t[]", 16), ffi.new("ULONG *", 16)
+    data = os.urandom(300)
+    check("SKF_MacInit", lib.SKF_MacInit(h[0], param, mac))
+    assert lib.SKF_MacUpdate(mac[0], data[:20], 20) == SAR["OK"]
+    assert lib.SKF_MacFinal(mac[0], out, n) == SAR["INDATALENERR"]  # 20 bytes, no padding
+    check("SKF_MacInit", lib.SKF_MacInit(h[0], param, mac))
+    check("SKF_MacUpdate", lib.SKF_MacUpdate(mac[0], data[:77], 77))
+    check("SKF_MacUpdate", lib.SKF_MacUpdate(mac[0], data[77:288], 211))
+    check("SKF_MacFinal", lib.SKF_MacFinal(mac[0], out, n))
+    assert bytes(out) == _sm4_cbc_mac(key, iv, data[:288])
+    param.PaddingType = 1
+    check("SKF_MacInit", lib.SKF_MacInit(h[0], param, mac))
+    check("SKF_Mac", lib.SKF_Mac(mac[0], data, 300, out, n))
+    pad = 16 - 300 % 16
+    assert bytes(out) == _sm4_cbc_mac(key, iv, data + bytes([pad]) * pad)
+    assert lib.SKF_CloseHandle(mac[0]) == SAR["OK"]
+
+
+def test_session_keys_exported_to_a_public_key(logged_in: Session, tmp_path: Path) -> None:
+    lib = logged_in.lib
+    cont = logged_in.container("c")
+    peer = openssl_sm2_key(tmp_path, "peer")
+    _raw, blob = cipher_blob(bytes(32), bytes(32), bytes(32), bytes(16))
+    pub = ffi.new("ECCPUBLICKEYBLOB *")
+    pub.BitLen, pub.X[32:64], pub.Y[32:64] = 256, peer.pub[:32], peer.pub[32:]
+    handle = ffi.new("HANDLE *")
+    check("SKF_ECCExportSessionKey", lib.SKF_ECCExportSessionKey(cont, SGD_SM4_ECB, pub, blob, handle))
+    (tmp_path / "ct.der").write_bytes(cipher_to_der(*blob_parts(blob)))
+    done = openssl("pkeyutl", "-decrypt", "-inkey", str(peer.pem), "-in", str(tmp_path / "ct.der"))
+    assert done.returncode == 0 and len(done.stdout) == 16
+    assert key_handle_encrypts_as(lib, handle[0], done.stdout)
+    peer_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_blob = ffi.new("RSAPUBLICKEYBLOB *")
+    numbers = peer_rsa.public_key().public_numbers()
+    rsa_blob.AlgID, rsa_blob.BitLen = 0x00010000, 2048
+    rsa_blob.Modulus[0:256], rsa_blob.PublicExponent[0:4] = numbers.n.to_bytes(256, "big"), numbers.e.to_bytes(4, "big")
+    size = ffi.new("ULONG *")
+    check("SKF_RSAExportSessionKey", lib.SKF_RSAExportSessionKey(cont, SGD_SM4_ECB, rsa_blob, ffi.NULL, size, handle))
+    assert size[0] == 256
+    wrapped = ffi.new("uint8_t[]", 256)
+    check("SKF_RSAExportSessionKey", lib.SKF_RSAExportSessionKey(cont, SGD_SM4_ECB, rsa_blob, wrapped, size, handle))
+    key = peer_rsa.decrypt(bytes(wrapped), padding.PKCS1v15())
+    assert key_handle_encrypts_as(lib, handle[0], key)
+
+
+def test_external_rsa_key_operations(session: Session) -> None:
+    lib = session.lib
+    blob = ffi.new("uint8_t[]", 1164)
+    assert lib.SKF_GenExtRSAKey(session.dev, 1024, blob) == SAR["MODULUSLENERR"]
+    check("SKF_GenExtRSAKey", lib.SKF_GenExtRSAKey(session.dev, 2048, blob))
+    raw = bytes(blob)
+    n, e = int.from_bytes(raw[8:264], "big"), int.from_bytes(raw[264:268], "big")
+    d, p, q = (int.from_bytes(raw[a:b], "big") for a, b in ((268, 524), (524, 652), (652, 780)))
+    assert p * q == n and e == 65537
+    x = int.from_bytes(os.urandom(255), "big")
+    size, out = ffi.new("ULONG *", 256), ffi.new("uint8_t[]", 256)
+    check("SKF_ExtRSAPriKeyOperation", lib.SKF_ExtRSAPriKeyOperation(session.dev, blob, x.to_bytes(256, "big"),
+                                                                     256, out, size))
+    assert int.from_bytes(bytes(out), "big") == pow(x, d, n)
+    pub = ffi.cast("RSAPUBLICKEYBLOB *", blob)
+    check("SKF_ExtRSAPubKeyOperation", lib.SKF_ExtRSAPubKeyOperation(session.dev, pub, bytes(out), 256, out, size))
+    assert int.from_bytes(bytes(out), "big") == x
+    assert lib.SKF_ExtRSAPubKeyOperation(session.dev, pub, b"x" * 255, 255, out, size) == SAR["INDATALENERR"]
+
+
+def test_external_sm2_sign_verified_by_openssl(session: Session, tmp_path: Path) -> None:
+    key = openssl_sm2_key(tmp_path, "ext")
+    priv = ffi.new("ECCPRIVATEKEYBLOB *")
+    priv.BitLen, priv.PrivateKey[32:64] = 256, key.d
+    sig = ffi.new("ECCSIGNATUREBLOB *")
+    e = sm2_e(key.pub, b"external")
+    check("SKF_ExtECCSign", session.lib.SKF_ExtECCSign(session.dev, priv, e, 32, sig))
+    (tmp_path / "msg").write_bytes(b"external")
+    (tmp_path / "sig").write_bytes(signature_der(sig))
+    done = openssl("dgst", "-sm3", "-verify", str(key.pub_pem), "-sigopt", "distid:1234567812345678",
+                   "-signature", str(tmp_path / "sig"), str(tmp_path / "msg"))
+    assert done.stdout.strip() == b"Verified OK"
+    pub = ffi.new("ECCPUBLICKEYBLOB *")
+    pub.BitLen, pub.X[32:64], pub.Y[32:64] = 256, key.pub[:32], key.pub[32:]
+    assert session.lib.SKF_ExtECCVerify(session.dev, pub, e, 32, sig) == SAR["OK"]
+    sig.s[63] ^= 1
+    assert session.lib.SKF_ExtECCVerify(session.dev, pub, e, 32, sig) != SAR["OK"]
