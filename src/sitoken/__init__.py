@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._version import __version__
 from .errors import SitokenError
-from .pin import Pin, PinPolicy, PinRole, PinStatus
+from .pin import Pin, PinPolicy, PinRole, PinStatus, disable_core_dumps
 from .token import Capabilities, KeyInfo, KeyType, Mechanism, Token, TokenInfo
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "Token",
     "TokenInfo",
     "__version__",
+    "disable_core_dumps",
 ]

@@ -36,6 +36,22 @@ class PinPolicyError(InvalidInput):
         return {**super().to_dict(), "reasons": self.reasons}
 
 
+class UnsafeFile(InvalidInput):
+    """A file or directory sitoken would read a secret from or write to is not safe to use.
+
+    A symbolic link where a file is written, an input about to be overwritten, a PIN file
+    or directory that others can read or write: refused, with the reason, before any change.
+    """
+
+    code = "unsafe-file"
+
+
+class OutputExists(InvalidInput):
+    """The output file exists and ``--force`` (``force=True``) was not given."""
+
+    code = "output-exists"
+
+
 class TokenError(SitokenError):
     """A token, module or card operation failed.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -45,6 +46,29 @@ class Pin:
         elif text.endswith("\n"):
             text = text[:-1]
         return cls(text)
+
+    @classmethod
+    def from_buffer(cls, buf: bytearray) -> Pin:
+        """A PIN read as bytes (a file, a descriptor): one trailing newline is dropped, ``buf`` is wiped.
+
+        The PIN never exists as ``str`` or ``bytes`` on the way: only in ``buf`` and the Pin.
+        """
+        end = len(buf)
+        if buf.endswith(b"\r\n"):
+            end -= 2
+        elif buf.endswith(b"\n"):
+            end -= 1
+        pin = cls(b"")
+        pin._buf = buf[:end]
+        buf[:] = bytes(len(buf))
+        if any(b >= 0x80 for b in pin._buf):
+            try:
+                # Only a non-ASCII PIN is decoded (into a throw-away str) to check it is UTF-8.
+                str(pin._buf, "utf-8")
+            except UnicodeDecodeError:
+                pin.wipe()
+                raise InvalidInput("the PIN is not valid UTF-8 text") from None
+        return pin
 
     def reveal(self) -> bytes:
         # A wiped PIN must never go out as an empty PIN: that would cost a retry.
@@ -96,6 +120,36 @@ class Pin:
         tb: TracebackType | None,
     ) -> None:
         self.wipe()
+
+
+_PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+
+
+def disable_core_dumps() -> bool:
+    """Keep PINs in this process's memory out of core dumps; call it once before reading a PIN.
+
+    Sets the core size limit to 0 (soft and hard, so no child of this process can raise it)
+    and, on Linux, marks the process not dumpable, which also stops other processes of the same
+    user from attaching a debugger or reading its memory through ``/proc``. The sitoken CLI
+    calls this when it starts; an application using the library calls it itself. Returns True
+    when both took effect (only the limit on systems without ``prctl``).
+    """
+    import ctypes  # here, not at the top: `import sitoken` stays light
+
+    done = True
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        done = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            done = libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 and done
+        except (OSError, AttributeError):
+            done = False
+    return done
 
 
 def as_pin(value: Pin | str | bytes) -> Pin:

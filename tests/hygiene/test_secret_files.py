@@ -1,4 +1,4 @@
-"""Files that hold secrets are owner-only; a PIN file others can read is warned about.
+"""Files that hold secrets are owner-only; a PIN file others can read or write is refused.
 
 Checked by mode bits (this suite runs as root, which reads anything anyway, so the bits are
 what a normal user's installation gets): the local CA's private keys and its directories, the
@@ -64,22 +64,25 @@ def test_simulated_store_is_owner_only(tmp_path: Path) -> None:
 
 @pytest.mark.softhsm
 @pytest.mark.parametrize(
-    ("mode", "warned"),
+    ("mode", "refused"),
     [(0o644, "readable"), (0o640, "readable"), (0o604, "readable"), (0o620, "writable or executable"),
-     (0o600, None)],
+     (0o601, "writable or executable"), (0o600, None)],
 )
-def test_pin_file_open_to_others_is_warned_about(
-    tmp_path: Path, fresh_token: Pkcs11Token, mode: int, warned: str | None
+def test_pin_file_open_to_others_is_refused(
+    tmp_path: Path, fresh_token: Pkcs11Token, mode: int, refused: str | None
 ) -> None:
+    """As OpenSSH refuses an unprotected key: not read, not sent, exit 7 with the reason."""
     pin_file = tmp_path / "pin.txt"
     pin_file.write_text(USER_PIN + "\n")
     pin_file.chmod(mode)
-    # The file holds a PIN this token refuses: the command reads it (and warns), then fails.
+    # The file holds a PIN this token refuses: read (0600), it is sent and fails with exit 4.
     done = CliRunner().invoke(cli, ["sign", "--token", fresh_token.label, "--key", "k", "--in", "/proc/version",
-                                    "--out", str(tmp_path / "sig"), "--pin-file", str(pin_file)])
-    assert done.exit_code == 4, done.stderr
-    if warned is None:
-        assert "warning:" not in done.stderr, done.stderr
+                                    "--out", str(tmp_path / "sig"), "--pin-file", str(pin_file), "--json"])
+    if refused is None:
+        assert done.exit_code == 4, done.stderr
     else:
-        assert f"warning: {pin_file} (holding the user PIN) is {warned} by others; chmod 600 it" in done.stderr
+        assert done.exit_code == 7, done.stderr
+        assert f"{pin_file} (holding the user PIN) is {refused} by others (mode {mode:04o}): refused" in done.stderr
+        assert '"error": "unsafe-file"' in done.stdout
+    assert not (tmp_path / "sig").exists()
     assert leaks(done.output) == [] and leaks(done.stderr) == []

@@ -49,6 +49,8 @@ def test_batch_of_good_rows_exits_zero_and_a_missing_holder_pin_fails_only_its_r
     pins.mkdir()
     (pins / f"{PERSON['id_number']}.pin").write_text("hold3r9pin\n")
     (pins / f"{ORG['credit_code']}.pin").write_text("org5pin77k\n")
+    for pin_file in pins.iterdir():
+        pin_file.chmod(0o600)  # PIN files others can read are refused
     batch = write_batch(bed.root / "b.json", [PERSON, ORG, PERSON_2])
     done = prov_cli("batch", str(batch), "--so-pin-env", "SO_PIN", "--holder-pin-dir", str(pins), "--json")
     assert done.code == 15
@@ -56,6 +58,7 @@ def test_batch_of_good_rows_exits_zero_and_a_missing_holder_pin_fails_only_its_r
     assert [r["outcome"] for r in rows] == ["done", "done", "failed"]
     assert "no holder PIN file" in rows[2]["errors"][0]["message"]
     (pins / f"{PERSON_2['id_number']}.pin").write_text("l1si7pin9\n")
+    (pins / f"{PERSON_2['id_number']}.pin").chmod(0o600)
     refused = prov_cli("batch", str(batch), "--so-pin-env", "SO_PIN", "--holder-pin-dir", str(pins))
     assert refused.code == exitcodes.JOURNAL_ERROR and "--resume" in refused.err
     resumed = prov_cli("batch", str(batch), "--so-pin-env", "SO_PIN", "--holder-pin-dir", str(pins), "--resume",

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, OutputExists
+from ..safefiles import create_exclusive
 from ..token import KeyType
 from .keys import SoftwareSigner, key_type_of
 from .parse import load_certificates, to_pem
@@ -73,14 +74,13 @@ def _hash_for(signer: SoftwareSigner) -> hashes.SHA256 | hashes.SHA384 | None:
     return hashes.SHA384() if signer.key_type is KeyType.EC_P384 else hashes.SHA256()
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    # Created 0600 from the start: a chmod afterwards would leave a window.
+def _write_new(path: Path, data: bytes, *, private: bool = False) -> None:
+    # Keys are 0600 from the start (a chmod afterwards would leave a window); nothing is ever
+    # written over an existing file or through a link.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+        create_exclusive(path, data, private=private)
+    except OutputExists:
         raise InvalidInput(f"{path} exists: remove the half-made CA first") from None
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 def _ca_certificate(
@@ -149,15 +149,15 @@ class LocalCA:
         root_signer = SoftwareSigner.generate(key_type)
         root = _ca_certificate(_ca_name(name, "Root CA"), root_signer, None, root_signer,
                                days, 1 if with_intermediate else 0)
-        _write_private(path / ROOT_KEY, root_signer.to_pem())
-        (path / ROOT_CERT).write_bytes(root.public_bytes(serialization.Encoding.PEM))
+        _write_new(path / ROOT_KEY, root_signer.to_pem(), private=True)
+        _write_new(path / ROOT_CERT, root.public_bytes(serialization.Encoding.PEM))
         if not with_intermediate:
             return cls(path, root, root, root_signer)
         signer = SoftwareSigner.generate(key_type)
         inter = _ca_certificate(_ca_name(name, "Issuing CA"), signer, root, root_signer,
                                 days // 2, 0)
-        _write_private(path / INTER_KEY, signer.to_pem())
-        (path / INTER_CERT).write_bytes(inter.public_bytes(serialization.Encoding.PEM))
+        _write_new(path / INTER_KEY, signer.to_pem(), private=True)
+        _write_new(path / INTER_CERT, inter.public_bytes(serialization.Encoding.PEM))
         return cls(path, root, inter, signer)
 
     @classmethod
@@ -197,7 +197,7 @@ class LocalCA:
         der = cert.public_bytes(serialization.Encoding.DER)
         issued = self.directory / ISSUED_DIR
         issued.mkdir(mode=0o700, exist_ok=True)
-        (issued / f"{cert.serial_number:x}.pem").write_bytes(to_pem([der]))
+        create_exclusive(issued / f"{cert.serial_number:x}.pem", to_pem([der]), private=False)
         return Issued(der, self.chain)
 
     def _leaf(self, request: x509.CertificateSigningRequest, profile: Profile, days: int,
@@ -237,7 +237,8 @@ class LocalCA:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[IO[str]]:
-    with open(path, "a+", encoding="ascii") as fh:
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW  # never through a planted link
+    with open(os.open(path, flags, 0o600), "a+", encoding="ascii") as fh:
         if fcntl is not None:
             # Two counters issuing at once must not hand out the same serial.
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)

@@ -13,6 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import SitokenError
+from ..pin import disable_core_dumps
 from . import exitcodes
 from .common import json_option, selection_options, start_tracing, tracing_options
 from .failure import fail, json_requested
@@ -135,6 +136,8 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and returns its documented exit status."""
+    # Before any PIN is read: no core dump (nor a debugger of the same user) may see one.
+    disable_core_dumps()
     status = cli.main(args=argv, prog_name="sitoken", standalone_mode=False)
     return status if isinstance(status, int) else exitcodes.OK
 

@@ -18,8 +18,20 @@ from ..certs.ontoken import (
 )
 from ..discovery import list_tokens, open_token
 from ..token import Mechanism
-from .common import emit, json_option, open_selected, pin_options, selection_options, state, step
-from .key_cmds import MECHANISMS, login, login_for_writes, read_input, write_output
+from .common import (
+    check_output,
+    emit,
+    json_option,
+    open_selected,
+    overwrite_option,
+    pin_options,
+    read_input,
+    selection_options,
+    state,
+    step,
+    write_output,
+)
+from .key_cmds import MECHANISMS, login, login_for_writes
 
 SAN_HELP = "Subject alternative name: email:ADDR, dns:NAME or uri:URI (repeatable)."
 
@@ -34,10 +46,11 @@ SAN_HELP = "Subject alternative name: email:ADDR, dns:NAME or uri:URI (repeatabl
 @click.option("--mechanism", type=MECHANISMS, help="Signature scheme (default: the key type's).")
 @click.option("--out", required=True, help="Request file, or - for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["pem", "der"]), default="pem", show_default=True)
+@overwrite_option
 @pin_options("pin", "user PIN")
 @json_option
 def csr(selector: str, subject: str, san: tuple[str, ...], key_usage: tuple[str, ...], eku: tuple[str, ...],
-        mechanism: str | None, out: str, fmt: str) -> None:
+        mechanism: str | None, out: str, fmt: str, force: bool) -> None:
     """Make a certificate request (PKCS#10) signed by a key on the token.
 
     \b
@@ -46,6 +59,7 @@ def csr(selector: str, subject: str, san: tuple[str, ...], key_usage: tuple[str,
       sitoken csr --key sign --subject 'CN=Li Si,C=CN' --san email:lisi@example.cn --eku client_auth \\
           --out req.der --format der
     """
+    check_output(out, force=force)
     token = open_selected()
     login(token)
     options: dict[str, object] = {"san": san, "extended_key_usage": eku}
@@ -53,7 +67,7 @@ def csr(selector: str, subject: str, san: tuple[str, ...], key_usage: tuple[str,
         options["key_usage"] = key_usage
     der = build_csr(TokenSigner(token, selector), subject,
                     mechanism=Mechanism(mechanism) if mechanism else None, **options)  # type: ignore[arg-type]
-    write_output(out, csr_pem(der) if fmt == "pem" else der)
+    write_output(out, csr_pem(der) if fmt == "pem" else der, force=force)
     emit({"key": selector, "subject": subject, "out": out, "bytes": len(der)},
          f"certificate request for {selector!r} written to {out}")
 
@@ -146,14 +160,16 @@ def cert_status(all_tokens: bool, window: int) -> None:
 @click.option("--out", default="-", show_default=True, help="File to write, or - for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["pem", "der"]), default="pem", show_default=True,
               help="DER holds one certificate: the chain needs PEM.")
-def cert_export(selector: str, chain: bool, out: str, fmt: str) -> None:
+@overwrite_option
+def cert_export(selector: str, chain: bool, out: str, fmt: str, force: bool) -> None:
     """Export the certificate of a key (and its chain) as PEM or DER."""
+    check_output(out, force=force)
     token = open_selected()
     cert = certificate_for_key(token, selector)
     ders = chain_for(token, cert) if chain else [cert.der]
     if fmt == "der" and len(ders) > 1:
         raise click.UsageError("a chain needs --format pem")
-    write_output(out, to_pem(ders) if fmt == "pem" else ders[0])
+    write_output(out, to_pem(ders) if fmt == "pem" else ders[0], force=force)
     if out != "-":
         step(f"{len(ders)} certificate(s) written to {out}")
 
@@ -165,18 +181,21 @@ def cert_export(selector: str, chain: bool, out: str, fmt: str) -> None:
 @click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True)
 @click.option("--san", multiple=True, help=SAN_HELP)
 @click.option("--out", help="Also write the certificate (PEM) here.")
+@overwrite_option
 @pin_options("pin", "user PIN")
 @pin_options("so-pin", "SO (admin) PIN, for cards that write certificates under it")
 @json_option
-def cert_self_sign(selector: str, subject: str, days: int, san: tuple[str, ...], out: str | None) -> None:
+def cert_self_sign(selector: str, subject: str, days: int, san: tuple[str, ...], out: str | None,
+                   force: bool) -> None:
     """Make a self-signed certificate for a key on the token and install it."""
+    check_output(out, force=force)
     token = open_selected()
     login(token)
     der = build_self_signed(TokenSigner(token, selector), subject, days, san=san)
     login_for_writes(token)
     installed = install_certificates(token, der, key=selector)
     if out:
-        write_output(out, to_pem([der]))
+        write_output(out, to_pem([der]), force=force)
     emit(installed.to_dict(), _cert_line(installed.certificate))
 
 
@@ -214,10 +233,12 @@ def ca_init(directory: str, name: str, no_intermediate: bool) -> None:
 @click.option("--profile", type=click.Choice(["personal", "organisation", "server"]), default="personal",
               show_default=True)
 @click.option("--out", required=True, help="Certificate followed by its chain, PEM.")
+@overwrite_option
 @json_option
-def ca_issue(directory: str, csr_file: str, days: int, profile: str, out: str) -> None:
+def ca_issue(directory: str, csr_file: str, days: int, profile: str, out: str, force: bool) -> None:
     """Issue a certificate from a request, after checking the request's signature."""
+    check_output(out, force=force, inputs=[csr_file])
     ca = LocalCA.open(directory)
     leaf, chain = ca.issue(read_input(csr_file), days=days, profile=profile)
-    write_output(out, to_pem([leaf, *chain]))
+    write_output(out, to_pem([leaf, *chain]), force=force, inputs=[csr_file])
     emit({"out": out, "days": days, "profile": profile}, f"issued ({profile}, {days} days): {out}")

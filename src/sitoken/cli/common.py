@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from .. import safefiles
 from ..errors import InvalidInput
 from ..pin import Pin, PinPolicy
 from ..token import Token
@@ -105,15 +106,17 @@ def sentence(text: str) -> str:
 
 
 def pin_options(name: str, label: str) -> Callable[[F], F]:
-    """``--NAME-env VAR`` and ``--NAME-file PATH|-`` for one PIN (never the PIN itself)."""
+    """``--NAME-env VAR``, ``--NAME-file PATH|-`` and ``--NAME-fd N`` for one PIN (never the PIN itself)."""
 
     def decorate(f: F) -> F:
         for kind, meta, text in (
-            ("file", "PATH|-", f"read the {label} from a file, or from one line of stdin with '-'"),
+            ("fd", "N", f"read the {label} from file descriptor N, one line (for scripts: 3<pinfile)"),
+            ("file", "PATH|-", f"read the {label} from a file (mode 600), or '-' for a line of stdin"),
             ("env", "VAR", f"read the {label} from the environment variable named VAR"),
         ):
             f = click.option(
                 f"--{name}-{kind}", f"{name.replace('-', '_')}_{kind}", metavar=meta,
+                type=click.IntRange(min=0) if kind == "fd" else None,
                 expose_value=False, help=sentence(text) + ".",
                 callback=_pin_source(name, kind),
             )(f)
@@ -124,8 +127,8 @@ def pin_options(name: str, label: str) -> Callable[[F], F]:
 
 def _pin_source(name: str, kind: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        if value:
-            state().pin_sources[name] = (kind, value)
+        if value is not None and value != "":
+            state().pin_sources[name] = (kind, str(value))
 
     return callback
 
@@ -144,7 +147,8 @@ def read_pin(name: str, label: str, *, new: bool = False, policy: PinPolicy | No
         ask = _terminal_prompt
     else:
         raise click.UsageError(
-            f"no {label} given: use --{name}-env VAR or --{name}-file PATH|- (PINs never go on the command line)"
+            f"no {label} given: use --{name}-env VAR, --{name}-file PATH|- or --{name}-fd N "
+            "(PINs never go on the command line)"
         )
     return _ask_pin(ask, label, new, policy)
 
@@ -177,18 +181,32 @@ def _pin_from_source(label: str, kind: str, where: str) -> Pin:
         if value is None:
             raise InvalidInput(f"the environment variable {where} (for the {label}) is not set")
         return Pin(value)
+    if kind == "fd":
+        return Pin.from_buffer(_fd_line(int(where), label))
     if where == "-":
         return Pin.from_text(_stdin_line(label))
+    # Refused, not just warned about, when others may read or write it (as ssh does with keys).
+    return Pin.from_buffer(safefiles.read_secret(where, label))
+
+
+def _fd_line(fd: int, label: str) -> bytearray:
+    """One line from a descriptor, read a byte at a time: nothing past the newline is consumed
+    (several PINs may share one descriptor), and a writer that keeps the pipe open does not
+    block us once the line is there. One-byte ``bytes`` are shared singletons: no PIN copies.
+    """
+    line = bytearray()
     try:
-        mode = os.stat(where).st_mode
-        with open(where, encoding="utf-8") as handle:
-            text = handle.read()
+        while len(line) <= safefiles.MAX_SECRET_BYTES:
+            byte = os.read(fd, 1)
+            if not byte or byte == b"\n":
+                break
+            line += byte
     except OSError as exc:
-        raise InvalidInput(f"cannot read the {label} file {where}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        how = "readable" if mode & (stat.S_IRGRP | stat.S_IROTH) else "writable or executable"
-        click.echo(f"warning: {where} (holding the {label}) is {how} by others; chmod 600 it", err=True)
-    return Pin.from_text(text)
+        line[:] = bytes(len(line))
+        raise InvalidInput(f"cannot read the {label} from file descriptor {fd}: {exc.strerror}") from None
+    if not line:
+        raise InvalidInput(f"file descriptor {fd} has no line for the {label}")
+    return line
 
 
 def _stdin_line(label: str) -> str:
@@ -237,6 +255,34 @@ def confirm(question: str, force: bool) -> None:
 
 def force_option(f: F) -> F:
     return click.option("--force", is_flag=True, help="Do not ask for confirmation.")(f)
+
+
+def overwrite_option(f: F) -> F:
+    """``--force`` on a command that writes a file: replace an existing one."""
+    return click.option("--force", is_flag=True, help="Replace the output file if it exists.")(f)
+
+
+def read_input(path: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+
+
+def check_output(path: str | None, *, force: bool, inputs: Iterable[str] = ()) -> None:
+    """Refuse a bad --out before any token work, so a refusal costs no PIN try and no signature."""
+    if path and path != "-":
+        safefiles.check_output(path, force=force, inputs=inputs)
+
+
+def write_output(path: str, data: bytes, *, force: bool, inputs: Iterable[str] = ()) -> None:
+    """``-``: stdout. Else atomically, never through a link, never over one of ``inputs``, and
+    over an existing file only with ``force`` (see sitoken.safefiles)."""
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    safefiles.write_file(path, data, force=force, inputs=inputs)
 
 
 def final_try_option(f: F) -> F:

@@ -51,7 +51,7 @@ DESCRIPTIONS = {
     PIN_INCORRECT: "the token refused the PIN (`remaining` says the tries left when the token tells)",
     PIN_LOCKED: "the PIN is locked",
     PIN_FINAL_TRY: "refused to send a PIN on the final try (see `--allow-final-try`)",
-    INVALID_INPUT: "invalid input: PIN policy, unreadable or malformed file, bad value",
+    INVALID_INPUT: "invalid input: PIN policy, unreadable or malformed file, bad value, unsafe or existing output file",
     KEY_NOT_FOUND: "no key or certificate matches the selection",
     NOT_SUPPORTED: "the token, driver or module cannot do this",
     TOKEN_ABSENT: "the token was removed or the reader is empty",

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
 from .. import pubkey
 from ..errors import InvalidInput
 from ..token import KeyInfo, KeyType, Mechanism, Token
 from .common import (
+    check_output,
     confirm,
     emit,
     final_try_option,
     force_option,
     json_option,
     open_selected,
+    overwrite_option,
     pin_options,
     read_pin,
     selection_options,
     state,
     step,
+    write_output,
 )
 
 KEY_TYPES = click.Choice([k.value for k in KeyType])
@@ -53,24 +53,6 @@ def _key_line(k: KeyInfo) -> str:
     halves = "+".join(h for h, present in (("private", k.has_private), ("public", k.has_public)) if present)
     kind = k.key_type.value if k.key_type else "?"
     return f"{k.label:<24} id {k.id:<18} {kind:<8} {halves}"
-
-
-def read_input(path: str) -> bytes:
-    try:
-        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-
-
-def write_output(path: str, data: bytes) -> None:
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        Path(path).write_bytes(data)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {path}: {exc.strerror}") from None
 
 
 @click.group("key")
@@ -150,12 +132,14 @@ def key_delete(selector: str, force: bool) -> None:
 @click.option("--key", "selector", required=True, help="Key label, or id:HEX.")
 @click.option("--out", "out", default="-", show_default=True, help="File to write, or - for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["pem", "der"]), default="pem", show_default=True)
+@overwrite_option
 @pin_options("pin", "user PIN")
-def key_export(selector: str, out: str, fmt: str) -> None:
+def key_export(selector: str, out: str, fmt: str, force: bool) -> None:
     """Export a public key (SubjectPublicKeyInfo) as PEM or DER."""
+    check_output(out, force=force)
     token = open_selected()
     _maybe_login(token)
     spki = token.public_key_der(selector)
-    write_output(out, pubkey.spki_to_pem(spki) if fmt == "pem" else spki)
+    write_output(out, pubkey.spki_to_pem(spki) if fmt == "pem" else spki, force=force)
     if out != "-":
         step(f"public key of {selector!r} written to {out}")

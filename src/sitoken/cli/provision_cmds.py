@@ -24,8 +24,18 @@ from ..provisioning.journal import Journal, default_state_dir, mask
 from ..provisioning.profiles import load_profiles
 from ..provisioning.workflow import Counter, ProvisionResult
 from . import exitcodes
-from .common import confirm, emit, force_option, json_option, pin_options, read_pin, selection_options, state, step
-from .key_cmds import read_input
+from .common import (
+    confirm,
+    emit,
+    force_option,
+    json_option,
+    pin_options,
+    read_input,
+    read_pin,
+    selection_options,
+    state,
+    step,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

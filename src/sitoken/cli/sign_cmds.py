@@ -13,8 +13,19 @@ from ..errors import InvalidInput, SignatureInvalid, TokenError
 from ..signing.cms import sign_cms, verify_cms
 from ..token import KeyType, Mechanism, Token
 from . import exitcodes
-from .common import emit, final_try_option, json_option, open_selected, pin_options, selection_options
-from .key_cmds import MECHANISMS, login, read_input, write_output
+from .common import (
+    check_output,
+    emit,
+    final_try_option,
+    json_option,
+    open_selected,
+    overwrite_option,
+    pin_options,
+    read_input,
+    selection_options,
+    write_output,
+)
+from .key_cmds import MECHANISMS, login
 
 
 @click.command("sign")
@@ -26,11 +37,12 @@ from .key_cmds import MECHANISMS, login, read_input, write_output
 @click.option("--raw-ecdsa", is_flag=True, help="ECDSA signature as raw r||s instead of DER.")
 @click.option("--cms", is_flag=True, help="Write CMS SignedData (DER) with the key's certificate and chain.")
 @click.option("--attached", is_flag=True, help="With --cms: carry the content inside the signature.")
+@overwrite_option
 @pin_options("pin", "user PIN")
 @final_try_option
 @json_option
 def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bool, cms: bool, attached: bool,
-         allow_final_try: bool) -> None:
+         force: bool, allow_final_try: bool) -> None:
     """Sign a file with a key on the token.
 
     \b
@@ -38,7 +50,10 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
       sitoken sign --key sign-key --in contract.pdf --out contract.sig --pin-env PIN
       sitoken sign --key rsa-key --mechanism rsa-pss-sha256 --in data --out data.sig
       sitoken sign --key sign-key --cms --in contract.pdf --out contract.p7s   # needs the key's certificate
+
+    The signature never replaces the input, and an existing --out is replaced only with --force.
     """
+    check_output(out, force=force, inputs=[in_])
     token = open_selected()
     data = read_input(in_)
     login(token, allow_final_try)
@@ -50,7 +65,7 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
         signature = token.sign(selector, data, mech)
         if raw_ecdsa and mech.family == "ec" and key_type is not None:
             signature = pubkey.ecdsa_der_to_raw(signature, pubkey.curve_size(key_type))
-    write_output(out, signature)
+    write_output(out, signature, force=force, inputs=[in_])
     kind = "cms-attached" if cms and attached else "cms-detached" if cms else "raw"
     emit({"key": selector, "mechanism": mech.value, "format": kind, "signature_bytes": len(signature), "out": out},
          f"signed {in_} with {selector!r} ({mech.value}, {kind}); signature in {out}")

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..pin import Pin
-from .journal import mask, now_text, owner_only_file
+from ..safefiles import private_file
+from .journal import mask, now_text
 
 __all__ = ["AuditLog", "TokenRef", "default_operator"]
 
@@ -49,7 +50,7 @@ class AuditLog:
     def __init__(self, path: str | os.PathLike[str], operator: str | None = None) -> None:
         self.path = Path(path)
         self.operator = operator or default_operator()
-        owner_only_file(self.path)
+        private_file(self.path, "audit log")
 
     def record(self, action: str, outcome: str, *, subject: str | None = None, token: TokenRef | None = None,
                enrolment: int | None = None, **detail: object) -> dict[str, object]:
@@ -62,7 +63,8 @@ class AuditLog:
             "token": token.to_dict() if token else None, **detail,
         }
         line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # A link planted at the name since is refused here, never written through.
+        fd = os.open(private_file(self.path, "audit log"), os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
         try:
             os.write(fd, line)
             os.fsync(fd)

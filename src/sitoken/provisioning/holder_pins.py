@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from ..errors import InvalidInput
 from ..pin import Pin, PinPolicy
-from .journal import owner_only_file
+from ..safefiles import private_directory, read_secret, write_file
+from .journal import mask
 
 __all__ = ["DirectoryPins", "FixedPin", "GeneratedPins", "HolderPinSource", "PromptPins", "generate_pin"]
 
@@ -46,24 +48,39 @@ def generate_pin(policy: PinPolicy, avoid: tuple[str, ...] = ()) -> Pin:
     raise InvalidInput("could not generate a PIN that meets this policy")  # pragma: no cover
 
 
-def _read_pin_file(path: Path) -> Pin:
+@contextmanager
+def _shown_masked(path: Path, subject_key: str) -> Iterator[None]:
+    """File errors name the holder's PIN file with the number masked, like every other output."""
     try:
-        return Pin.from_text(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the holder PIN file {path.name}: {exc.strerror}") from None
+        yield
+    except InvalidInput as exc:
+        shown = str(exc).replace(subject_key, mask(subject_key))
+        raise type(exc)(shown) from None
+
+
+def _read_pin_file(path: Path, subject_key: str) -> Pin:
+    # A PIN file others can read or write is refused: it may have been read, or planted.
+    with _shown_masked(path, subject_key):
+        return Pin.from_buffer(read_secret(path, "holder PIN"))
 
 
 class DirectoryPins:
-    """``DIR/<ID number or credit code>.pin``, one file per holder, prepared by the integrator."""
+    """``DIR/<ID number or credit code>.pin``, one file per holder, prepared by the integrator.
+
+    The directory must be the user's and closed to others, and each file mode 600: anyone who
+    could write there could choose a holder's PIN.
+    """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
+        if not Path(directory).is_dir():
+            raise InvalidInput(f"the holder PIN directory {directory} does not exist")
+        self.directory = private_directory(directory, "holder PIN directory")
 
     def pin_for(self, subject_key: str, *, new: bool = True) -> tuple[Pin, bool]:
         path = self.directory / f"{subject_key}.pin"
         if not path.exists():
             raise InvalidInput(f"no holder PIN file for this applicant in {self.directory} (<number>.pin)")
-        return _read_pin_file(path), False
+        return _read_pin_file(path, subject_key), False
 
 
 class FixedPin:
@@ -89,28 +106,28 @@ class PromptPins:
 class GeneratedPins:
     """A random initial PIN per holder, written 0600 to ``DIR/<number>.pin``; the holder must change it.
 
-    The file is written (atomically) before the PIN goes to the token, so a rerun after a
-    crash finds the same PIN instead of making a second one.
+    ``DIR`` must be the user's and closed to others (made 0700 if missing). A PIN about to be
+    set is always new: a file already at the name is never read as the generated PIN (it may
+    have been planted); sitoken's own file from an interrupted run is replaced, and a link or
+    anything but a regular file there is refused. The file is complete on disk (written
+    beside it, synced, renamed) before the PIN goes to the token.
     """
 
     def __init__(self, directory: str | os.PathLike[str], policy: PinPolicy | None = None) -> None:
-        self.directory = Path(directory)
+        self.directory = private_directory(directory, "generated PIN directory")
         self.policy = policy or PinPolicy()
 
     def pin_for(self, subject_key: str, *, new: bool = True) -> tuple[Pin, bool]:
         path = self.directory / f"{subject_key}.pin"
-        if path.exists():
-            return _read_pin_file(path), True
         if not new:
-            raise InvalidInput(f"no generated PIN file for this holder in {self.directory}")
+            if not path.exists():
+                raise InvalidInput(f"no generated PIN file for this holder in {self.directory}")
+            return _read_pin_file(path, subject_key), True
         pin = generate_pin(self.policy, avoid=(subject_key,))
-        tmp = self.directory / f".{subject_key}.pin.tmp"
-        owner_only_file(tmp)
-        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+        line = pin.buffer() + b"\n"
         try:
-            os.write(fd, pin.reveal() + b"\n")
-            os.fsync(fd)
+            with _shown_masked(path, subject_key):
+                write_file(path, line, force=True, private=True)
         finally:
-            os.close(fd)
-        os.replace(tmp, path)
+            line[:] = bytes(len(line))
         return pin, True

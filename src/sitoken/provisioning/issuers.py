@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from ..certs import LocalCA, csr_pem, load_certificates, order_chain
 from ..certs.parse import leaf_of
 from ..errors import InvalidInput
+from ..safefiles import write_file
 from .profiles import CertProfile
 
 __all__ = ["FileHandoffIssuer", "Issuance", "Issuer", "LocalCAIssuer", "split_issued"]
@@ -111,9 +112,9 @@ class FileHandoffIssuer:
     def issue(self, csr_der: bytes, profile: CertProfile, reference: str, *, resuming: bool = False) -> Issuance:
         self.outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.outbox / f"{reference}.{profile.ca_profile}.csr.pem"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(csr_pem(csr_der))
-        os.replace(tmp, path)  # a CA picking up files never sees half a request
+        # Atomic (a CA picking up files never sees half a request), never through a link; only
+        # a resumed enrolment writes its own request again.
+        write_file(path, csr_pem(csr_der), force=resuming)
         return Issuance(None, handoff=str(path))
 
     def trust_anchors(self, chain: Sequence[bytes]) -> tuple[bytes, ...]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import JournalError
+from ..safefiles import private_file, refuse_link
 
 __all__ = ["OPEN_STATES", "STEPS", "Enrolment", "Event", "Journal", "default_state_dir", "mask"]
 
@@ -93,14 +93,11 @@ def default_state_dir() -> Path:
 
 
 def owner_only_file(path: Path) -> None:
-    """Create ``path`` 0600 if missing (no window with wider rights); tighten it if it exists."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+    """Create the journal 0600 if missing, tighten it if it exists; a symbolic link at its name,
+    or at the names SQLite puts beside it, is refused (never written through)."""
+    private_file(path, "journal")
+    for suffix in ("-wal", "-shm", "-journal"):
+        refuse_link(Path(str(path) + suffix), "journal")
 
 
 @dataclass(frozen=True)

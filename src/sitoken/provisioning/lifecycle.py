@@ -10,9 +10,10 @@ from pathlib import Path
 from ..certs import cert_info
 from ..errors import InvalidInput, JournalError, NotSupported
 from ..pin import Pin
+from ..safefiles import create_request, private_directory
 from ..token import Token
 from .audit import TokenRef
-from .journal import Enrolment, mask, now_text, owner_only_file
+from .journal import Enrolment, mask, now_text
 from .workflow import Counter, ProvisionResult, applicant_record
 
 __all__ = ["LossReport", "PinResetRecord", "find_subject", "reissue", "renew", "report_loss", "reset_pin"]
@@ -131,12 +132,9 @@ def _revocation_request(live: Enrolment, reason: str, operator: str, directory: 
         "issuer": info.issuer if info else None, "subject": info.subject if info else None,
         "not_after": live.not_after, "token": {"label": live.token_label, "serial": live.token_serial},
     }
-    path = directory / f"revoke-{live.cert_serial or live.id}.json"
-    tmp = directory / f".{path.name}.tmp"
-    owner_only_file(tmp)
-    tmp.write_text(json.dumps(request, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    data = (json.dumps(request, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    return create_request(private_directory(directory, "revocation directory"),
+                          f"revoke-{live.cert_serial or live.id}", data)
 
 
 def report_loss(counter: Counter, key: str, *, reason: str = "lost",
