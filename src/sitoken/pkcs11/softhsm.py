@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModuleLoadError, TokenNotFound
+from ..safefiles import write_file
 
 #: Where Debian (and most distributions) put SoftHSM's module.
 SOFTHSM_MODULE_PATHS = (
@@ -63,8 +64,8 @@ class SimStore:
         os.chmod(self.root, 0o700)
         text = _CONF.format(tokens=self.tokens)
         if not self.conf.exists() or self.conf.read_text() != text:
-            self.conf.write_text(text)
-            os.chmod(self.conf, 0o600)
+            # Atomic and owner-only from the start; never through a link at the name.
+            write_file(self.conf, text.encode(), force=True, private=True)
         return self
 
     def activate(self) -> None:
