@@ -89,17 +89,21 @@ def test_an_output_link_is_refused_and_its_target_untouched(tmp_path: Path, sign
     assert not (tmp_path / "would-be-created").exists()
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+def _commands(group: click.Group, ctx: click.Context,
+              prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
     found: list[tuple[tuple[str, ...], click.Command]] = []
-    for name, command in group.commands.items():
+    for name in group.list_commands(ctx):  # the root loads its commands on demand
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
-            found += _commands(command, (*prefix, name))
-        found.append(((*prefix, name), command))
+            found += _commands(command, ctx, (*prefix, name))
+        if command is not None:
+            found.append(((*prefix, name), command))
     return found
 
 
 def test_every_command_with_out_has_force() -> None:
-    with_out = {path: {o for p in c.params for o in getattr(p, "opts", [])} for path, c in _commands(cli)}
+    ctx = click.Context(cli)
+    with_out = {path: {o for p in c.params for o in getattr(p, "opts", [])} for path, c in _commands(cli, ctx)}
     writers = {" ".join(path) for path, opts in with_out.items() if "--out" in opts}
     assert writers >= {"sign", "csr", "key export", "cert export", "cert self-sign", "ca issue"}
     assert {w for w in writers if "--force" not in with_out[tuple(w.split())]} == set()
