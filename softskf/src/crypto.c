@@ -1,4 +1,5 @@
 /* SM2, SM3, SM4 and the SKF blob layouts over OpenSSL 3's libcrypto. */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -41,14 +42,24 @@ ULONG pin_hash(const unsigned char salt[16], const char *pin, size_t n, unsigned
 
 /* ---- SM2 keys: a 32-byte private scalar, a 64-byte public X || Y ---- */
 
-static EC_GROUP *sm2_group(void)
+/* One SM2 group for the process: building it costs more than a signature. Only read after. */
+static EC_GROUP *group;
+static pthread_once_t group_once = PTHREAD_ONCE_INIT;
+
+static void group_init(void)
 {
-    return EC_GROUP_new_by_curve_name(NID_sm2);
+    group = EC_GROUP_new_by_curve_name(NID_sm2);
+}
+
+static const EC_GROUP *sm2_group(void)
+{
+    pthread_once(&group_once, group_init);
+    return group;
 }
 
 ULONG sm2_public_of(const unsigned char priv[32], unsigned char pub[64])
 {
-    EC_GROUP *g = sm2_group();
+    const EC_GROUP *g = sm2_group();
     EC_POINT *p = g ? EC_POINT_new(g) : NULL;
     BIGNUM *d = BN_bin2bn(priv, 32, NULL);
     unsigned char oct[65];
@@ -59,7 +70,6 @@ ULONG sm2_public_of(const unsigned char priv[32], unsigned char pub[64])
         memcpy(pub, oct + 1, 64);
     BN_clear_free(d);
     EC_POINT_free(p);
-    EC_GROUP_free(g);
     return ok ? SAR_OK : SAR_KEYINFOTYPEERR;
 }
 
@@ -87,16 +97,63 @@ static EVP_PKEY *sm2_pkey(const unsigned char pub[64], const unsigned char *priv
     return pkey;
 }
 
+/* Recently used private keys, ready to sign: deriving the public point and building the key
+ * cost several signatures' worth on the SM2 curve (OpenSSL 3.0 has no fast code for it). */
+#define KEY_CACHE 16
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    unsigned char priv[32];
+    EVP_PKEY *pkey;
+} cache[KEY_CACHE];
+static unsigned cache_next;
+
+static EVP_PKEY *cache_find(const unsigned char priv[32])
+{
+    EVP_PKEY *found = NULL;
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < KEY_CACHE && !found; i++)
+        if (cache[i].pkey && CRYPTO_memcmp(cache[i].priv, priv, 32) == 0 && EVP_PKEY_up_ref(cache[i].pkey))
+            found = cache[i].pkey;
+    pthread_mutex_unlock(&cache_mu);
+    return found;
+}
+
+static void cache_put(const unsigned char priv[32], EVP_PKEY *pkey)
+{
+    pthread_mutex_lock(&cache_mu);
+    unsigned i = cache_next++ % KEY_CACHE;
+    EVP_PKEY_free(cache[i].pkey);
+    cache[i].pkey = EVP_PKEY_up_ref(pkey) ? pkey : NULL;
+    memcpy(cache[i].priv, priv, 32);
+    pthread_mutex_unlock(&cache_mu);
+}
+
 static EVP_PKEY *sm2_private(const unsigned char priv[32])
 {
     unsigned char pub[64];
-    return sm2_public_of(priv, pub) == SAR_OK ? sm2_pkey(pub, priv) : NULL;
+    EVP_PKEY *pkey = cache_find(priv);
+    if (pkey)
+        return pkey;
+    pkey = sm2_public_of(priv, pub) == SAR_OK ? sm2_pkey(pub, priv) : NULL;
+    if (pkey)
+        cache_put(priv, pkey);
+    return pkey;
+}
+
+/* The library's keys leave memory with it. */
+__attribute__((destructor)) static void cache_clear(void)
+{
+    for (int i = 0; i < KEY_CACHE; i++) {
+        EVP_PKEY_free(cache[i].pkey);
+        cache[i].pkey = NULL;
+        OPENSSL_cleanse(cache[i].priv, 32);
+    }
 }
 
 /* A public point must lie on the curve: checked before any use of a caller's key. */
 static EVP_PKEY *sm2_public(const unsigned char pub[64])
 {
-    EC_GROUP *g = sm2_group();
+    const EC_GROUP *g = sm2_group();
     EC_POINT *p = g ? EC_POINT_new(g) : NULL;
     unsigned char oct[65];
     int ok;
@@ -105,13 +162,12 @@ static EVP_PKEY *sm2_public(const unsigned char pub[64])
     ok = p && EC_POINT_oct2point(g, p, oct, sizeof oct, NULL) && EC_POINT_is_on_curve(g, p, NULL) == 1 &&
          !EC_POINT_is_at_infinity(g, p);
     EC_POINT_free(p);
-    EC_GROUP_free(g);
     return ok ? sm2_pkey(pub, NULL) : NULL;
 }
 
 ULONG sm2_generate(unsigned char priv[32], unsigned char pub[64])
 {
-    EC_GROUP *g = sm2_group();
+    const EC_GROUP *g = sm2_group();
     BIGNUM *d = BN_new();
     ULONG rv = SAR_FAIL;
     /* d in [1, n-2], as GM/T 0003 asks, so that 1 + d is invertible. */
@@ -121,7 +177,6 @@ ULONG sm2_generate(unsigned char priv[32], unsigned char pub[64])
         rv = sm2_public_of(priv, pub);
     BN_clear_free(d);
     BN_free(max);
-    EC_GROUP_free(g);
     return rv;
 }
 

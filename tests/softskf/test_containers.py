@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,29 @@ def test_certificates_per_slot(logged_in: Session) -> None:
     assert lib.SKF_ImportCertificate(cont, 1, b"x" * 9000, 9000) == SAR["INDATALENERR"]
     lib.SKF_ClearSecureState(logged_in.app)
     assert lib.SKF_ImportCertificate(cont, 1, sign_cert, len(sign_cert)) == SAR["USER_NOT_LOGGED_IN"]
+
+
+def test_threads_sign_at_once_with_two_keys(logged_in: Session) -> None:
+    lib = logged_in.lib
+    keys = []
+    for name in ("t1", "t2"):
+        cont = logged_in.container(name)
+        blob = ffi.new("ECCPUBLICKEYBLOB *")
+        check("SKF_GenECCKeyPair", lib.SKF_GenECCKeyPair(cont, SGD_SM2_1, blob))
+        keys.append((cont, blob, sm2_e(pub_of(blob), name.encode())))
+    failures: list[str] = []
+
+    def sign(index: int) -> None:
+        cont, blob, e = keys[index % 2]
+        for _ in range(15):
+            sig = ffi.new("ECCSIGNATUREBLOB *")
+            rv = lib.SKF_ECCSignData(cont, e, 32, sig)
+            if rv != SAR["OK"] or lib.SKF_ECCVerify(logged_in.dev, blob, e, 32, sig) != SAR["OK"]:
+                failures.append(f"thread {index}: 0x{rv:08X}")
+
+    threads = [threading.Thread(target=sign, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
