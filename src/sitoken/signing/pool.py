@@ -112,7 +112,9 @@ class _Pool:
         self.work: queue.Queue[_Chunk | None] = queue.Queue()
         self.order: queue.Queue[_Chunk | None] = queue.Queue()
         self.window = threading.Semaphore(CHUNKS_AHEAD * len(members) + 1)
-        self.stop = threading.Event()
+        self.stop = threading.Event()  # no more chunks: a failure, or the caller stopped reading
+        self.failed_at: int | None = None  # lowest input index that failed; later chunks are skipped
+        self.lock = threading.Lock()
 
     def run(self, inputs: Iterator[bytes]) -> Iterator[bytes]:
         threads = [threading.Thread(target=self._feed, args=(inputs,), daemon=True)]
@@ -162,9 +164,23 @@ class _Pool:
 
     def _work(self, member: PoolMember) -> None:
         while (chunk := self.work.get()) is not None:
-            if not self.stop.is_set():
+            if self._skipped(chunk):
+                # Never yielded: the caller raises at an earlier input, or has stopped reading.
+                chunk.error = TokenError(f"inputs from {chunk.base} on were not signed: the pool stopped")
+            else:
                 self._sign(member, chunk)
             chunk.done.set()
+
+    def _skipped(self, chunk: _Chunk) -> bool:
+        with self.lock:
+            # Chunks before a failure are still signed: everything before it must be yielded.
+            return (self.failed_at is not None and chunk.base > self.failed_at) or \
+                (self.stop.is_set() and self.failed_at is None)
+
+    def _failed(self, index: int) -> None:
+        with self.lock:
+            self.failed_at = index if self.failed_at is None else min(self.failed_at, index)
+            self.stop.set()
 
     def _sign(self, member: PoolMember, chunk: _Chunk) -> None:
         started = time.perf_counter()
@@ -174,7 +190,7 @@ class _Pool:
                 chunk.signatures.append(signature)
         except Exception as exc:  # whatever it is, it reaches the caller in its place
             chunk.error = _pool_error(exc, chunk.base + len(chunk.signatures), member.token)
-            self.stop.set()
+            self._failed(chunk.error.index)
             return
         self._resize(len(chunk.inputs), time.perf_counter() - started)
 
