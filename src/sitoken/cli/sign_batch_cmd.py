@@ -12,6 +12,7 @@ import click
 
 from ..discovery import open_token
 from ..errors import InvalidInput
+from ..safefiles import check_output, write_file
 from ..signing.pool import PoolMember, pool_member, sign_many
 from ..token import Mechanism, Token
 from .common import emit, final_try_option, json_option, pin_options, read_pin, state
@@ -54,7 +55,7 @@ def sign_batch(module: str | None, tokens: tuple[str, ...], selector: str, out_d
         members = _members(stack, module, tokens or (state().token,), selector, sessions, allow_final_try)
         key_type = members[0].key.key_type
         signatures = sign_many(members, _read(paths), mech, ecdsa_format="raw" if raw_ecdsa else "der")
-        written = _write_all(signatures, outputs)
+        written = _write_all(signatures, outputs, paths, force)
     used = mech or key_type.default_mechanism
     pairs = [{"input": p, "signature": str(o)} for p, o in zip(paths, outputs, strict=True)]
     emit({"signed": written, "key": selector, "mechanism": used.value, "tokens": [m.token for m in members],
@@ -79,8 +80,7 @@ def _outputs(paths: list[str], out_dir: Path, suffix: str, force: bool) -> list[
         if out in seen:
             raise InvalidInput(f"{seen[out]} and {path} would both be signed into {out}; nothing was signed")
         seen[out] = path
-        if out.exists() and not force:
-            raise InvalidInput(f"{out} exists (--force overwrites); nothing was signed")
+        check_output(out, force=force, inputs=paths)  # before any PIN try or signature
     out_dir.mkdir(parents=True, exist_ok=True)
     return outputs
 
@@ -103,20 +103,14 @@ def _read(paths: list[str]) -> Iterator[bytes]:
         yield Path(path).read_bytes()
 
 
-def _write_all(signatures: Iterator[bytes], outputs: list[Path]) -> int:
+def _write_all(signatures: Iterator[bytes], outputs: list[Path], paths: list[str], force: bool) -> int:
     """Write each signature as it comes (a failure keeps the ones before it); a bar on a terminal."""
     show = sys.stderr.isatty() and not state().json
     written = 0
     with click.progressbar(length=len(outputs), label="signing", file=sys.stderr, hidden=not show) as bar:
         for out, signature in zip(outputs, signatures, strict=False):  # fewer only on error
-            _write_atomically(out, signature)
+            write_file(out, signature, force=force, inputs=paths)
             written += 1
             bar.update(1)
     return written
-
-
-def _write_atomically(out: Path, data: bytes) -> None:
-    partial = out.with_name(out.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, out)
 
