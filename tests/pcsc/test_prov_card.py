@@ -135,7 +135,7 @@ def test_counter_provisions_a_holder_onto_the_card(reader: str, tmp_path: Path) 
     try:
         result = counter.provision(validated_person())
         assert (result.state, result.key_label, result.key_id) == ("done", "sig", "01")
-        assert result.token_serial == "00000001" and result.token_label.startswith("SI-071239-")
+        assert result.token_serial == "00000001" and result.token_label.startswith(f"SI-{result.enrolment:06d}-")
         assert any("prefers ec-p256" in note for note in result.notes)  # the profile's fallback, said
         steps = {e.step: e.detail for e in counter.journal.events(result.enrolment)}
         assert steps["key-intent"]["key_type"] == steps["key-ready"]["key_type"] == "rsa2048"

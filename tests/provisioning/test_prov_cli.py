@@ -31,7 +31,8 @@ def test_batch_skips_bad_rows_names_their_fields_and_provisions_the_rest(prov_cl
     done = prov_cli("batch", str(csv), "--so-pin-env", "SO_PIN", "--generate-pins", str(bed.root / "pins"), "--json")
     assert done.code == exitcodes.BATCH_INCOMPLETE == 15, done.err
     summary = done.json()
-    assert summary["counts"] == {"done": 3, "already-done": 0, "awaiting-certificate": 0, "invalid": 3, "failed": 0}
+    assert summary["counts"] == {"done": 3, "already-done": 0, "awaiting-certificate": 0, "held": 0, "ready": 0,
+                                 "unfinished": 0, "invalid": 3, "conflict": 0, "failed": 0}
     invalid = {r["row"]: [(e["field"], e["rule"]) for e in r["errors"]] for r in summary["rows"]
                if r["outcome"] == "invalid"}
     assert invalid == {3: [("id_number", "check-character")], 5: [("id_number", "age")], 7: [("mobile", "format")]}

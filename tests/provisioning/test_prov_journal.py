@@ -16,6 +16,7 @@ from sitoken.certs.ontoken import install_certificates, token_certificates
 from sitoken.errors import JournalError
 from sitoken.pin import Pin
 from sitoken.provisioning.audit import AuditLog
+from sitoken.provisioning.claims import holder_resource
 from sitoken.provisioning.holder_pins import GeneratedPins
 from sitoken.provisioning.journal import Journal
 
@@ -48,7 +49,8 @@ def test_key_generated_but_not_journalled_is_adopted(make_counter: Any) -> None:
     journal, enrolment = stopped_before_keygen(make_counter)
     assert enrolment is not None and enrolment.state == "pin-set"
     # What a killed process leaves: the intent journalled, the key on the token, no "key-ready".
-    enrolment = journal.intent(enrolment, "key", key_label=f"sign-{enrolment.id}", key_id="00aa11bb22cc33dd")
+    with journal.claimed(holder_resource(KEY)):  # as the killed process held it
+        enrolment = journal.intent(enrolment, "key", key_label=f"sign-{enrolment.id}", key_id="00aa11bb22cc33dd")
     token = open_by_label(enrolment.token_label or "")
     from sitoken.token import KeyType
 
@@ -67,7 +69,8 @@ def test_key_generated_but_not_journalled_is_adopted(make_counter: Any) -> None:
 def test_stray_key_under_the_intended_label_is_deleted_and_recorded(make_counter: Any) -> None:
     journal, enrolment = stopped_before_keygen(make_counter)
     assert enrolment is not None
-    enrolment = journal.intent(enrolment, "key", key_label=f"sign-{enrolment.id}", key_id="1111111111111111")
+    with journal.claimed(holder_resource(KEY)):  # as the killed process held it
+        enrolment = journal.intent(enrolment, "key", key_label=f"sign-{enrolment.id}", key_id="1111111111111111")
     token = open_by_label(enrolment.token_label or "")
     from sitoken.token import KeyType
 
@@ -126,6 +129,7 @@ def test_unfinished_enrolment_needs_resume(make_counter: Any) -> None:
 
 def test_a_second_open_enrolment_for_one_holder_is_refused_by_the_database(bed: Bed) -> None:
     journal = Journal(bed.journal)
+    journal.claim(holder_resource(KEY))
     journal.start(KEY, "personal", PERSON)
     with pytest.raises(JournalError):
         journal.start(KEY, "personal", PERSON)

@@ -106,3 +106,21 @@ def test_pin_reset_enforces_the_policy_before_the_token(make_counter: Any) -> No
     with pytest.raises(InvalidInput):
         lifecycle.reset_pin(make_counter(), KEY, Pin("111111"))
     open_by_label(first.token_label).close()  # the old PIN still works
+
+
+def test_report_loss_after_renewal_requests_revocation_of_the_superseded_certificate_too(
+        make_counter: Any, bed: Bed) -> None:
+    first = make_counter().provision(validated(PERSON))
+    renewed = lifecycle.renew(make_counter(), KEY)  # without --remove-old: both keys stay on the token
+    report = lifecycle.report_loss(make_counter(), KEY, revocations=bed.root / "revocations")
+    assert [(r.certificate_serial, r.state) for r in report.revocations] == [
+        (renewed.certificate_serial, "done"), (first.certificate_serial, "superseded")]
+    for revocation in report.revocations:
+        request = json.loads(Path(revocation.request).read_text())
+        assert request["certificate_serial"] == revocation.certificate_serial and request["reason"] == "lost"
+    assert report.to_dict()["revocations"][1]["certificate_serial"] == first.certificate_serial
+    journal = make_counter().journal
+    lost = [e for e in journal.events(renewed.enrolment) if e.step == "lost"]
+    assert lost[-1].detail["revoked"] == [renewed.certificate_serial, first.certificate_serial]
+    audit = make_counter().audit.entries()[-1]
+    assert audit["action"] == "report-loss" and audit["revoke"] == lost[-1].detail["revoked"]

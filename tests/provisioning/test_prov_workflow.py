@@ -41,7 +41,8 @@ def test_personal_applicant_end_to_end(make_counter: Any, bed: Bed) -> None:
     counter = make_counter()
     result = counter.provision(validated(PERSON))
     assert result.state == "done" and not result.already_done
-    assert result.token_label.startswith("SI-071239-")
+    # The label carries the enrolment number, never digits of the ID number (it is shown to anyone).
+    assert result.token_label.startswith(f"SI-{result.enrolment:06d}-") and "071239" not in result.token_label
     keys, leaves, authorities = holder_objects(result.token_label)
     assert [(k.id, k.has_private, k.has_public, k.key_type) for k in keys] == [
         (result.key_id, True, True, KeyType.EC_P256)]

@@ -59,7 +59,8 @@ DESCRIPTIONS = {
     TOKEN_ERROR: "any other token failure (the JSON error carries `rv`/`function` or `sw`)",
     JOURNAL_ERROR: "the provisioning journal is unreadable or inconsistent",
     ABORTED: "a confirmation was declined, or needed and no terminal was there (`--force`)",
-    BATCH_INCOMPLETE: "`batch`: some rows were invalid or failed; the others were done (see the summary)",
+    BATCH_INCOMPLETE: "`batch`: some rows were invalid, in conflict, failed, or held by another running process; "
+                      "the others were done (see the summary)",
     INTERNAL: "a bug in sitoken (`SITOKEN_DEBUG=1` prints the traceback)",
     INTERRUPTED: "interrupted by Ctrl-C: the current step was finished or rolled back; the resume command is printed",
 }

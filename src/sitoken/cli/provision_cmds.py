@@ -17,7 +17,7 @@ from ..pin import Pin, PinPolicy
 from ..provisioning import lifecycle
 from ..provisioning.applicant import BatchInvalid, validate_all
 from ..provisioning.audit import AuditLog, default_operator
-from ..provisioning.batch import BatchSummary, RowOutcome, load_batch, run_batch
+from ..provisioning.batch import OUTCOMES, BatchSummary, RowOutcome, check_batch, load_batch, run_batch
 from ..provisioning.holder_pins import DirectoryPins, FixedPin, GeneratedPins, HolderPinSource, PromptPins
 from ..provisioning.issuers import FileHandoffIssuer, Issuer, LocalCAIssuer
 from ..provisioning.journal import Journal, default_state_dir, mask
@@ -79,7 +79,7 @@ def open_counter(opts: dict[str, Any], *, so_pin: bool, so_optional: bool = Fals
     pin = None
     if so_pin and (not so_optional or "so-pin" in state().pin_sources):
         pin = read_pin("so-pin", "counter's SO PIN")
-    journal = Journal(journal_path, operator=operator)
+    journal = Journal(journal_path, operator=operator, waiting=_say_waiting)
     try:
         ca_dir = opts.get("ca_dir") or base / "local-ca"
         counter = Counter(
@@ -93,6 +93,11 @@ def open_counter(opts: dict[str, Any], *, so_pin: bool, so_optional: bool = Fals
         journal.close()
         if pin is not None:
             pin.wipe()
+
+
+def _say_waiting(message: str) -> None:
+    """A journal locked by another process: say so on stderr (even with --json) instead of hanging silently."""
+    click.echo(message, err=True)
 
 
 def _issuer(opts: dict[str, Any], base: Path, ca_dir: Path) -> Issuer:
@@ -234,14 +239,19 @@ def _row_line(o: RowOutcome) -> str:
     if o.outcome == "invalid":
         problems = "; ".join(f"{e['field']}: {e['reason']}" for e in o.errors)
         return f"row {o.row}: invalid, skipped ({problems})"
-    if o.outcome == "failed":
-        return f"row {o.row}: {o.subject} failed: {o.errors[0]['message']}"
+    if o.outcome in ("failed", "conflict"):
+        return f"row {o.row}: {o.subject} {o.outcome}: {o.errors[0]['message']}"
+    if o.outcome == "held":
+        who = o.held_by or {}
+        return (f"row {o.row}: {o.subject} held by another process ({who.get('operator')}, pid {who.get('pid')} "
+                f"on {who.get('host')}): left to it")
+    if o.token_label is None:
+        return f"row {o.row}: {o.subject} {o.outcome}"
     return f"row {o.row}: {o.subject} {o.outcome} (token {o.token_label}, enrolment {o.enrolment})"
 
 
 def _summary_text(s: BatchSummary) -> str:
-    counts = ", ".join(f"{s.count(o)} {o}" for o in ("done", "already-done", "awaiting-certificate",
-                                                      "invalid", "failed") if s.count(o))
+    counts = ", ".join(f"{s.count(o)} {o}" for o in OUTCOMES if s.count(o))
     return f"batch {s.batch}: {len(s.rows)} row(s): {counts or 'nothing to do'}"
 
 
@@ -249,28 +259,49 @@ def _summary_text(s: BatchSummary) -> str:
 @selection_options
 @click.argument("file")
 @click.option("--resume", is_flag=True, help="Carry on enrolments a killed run left unfinished.")
+@click.option("--check", is_flag=True,
+              help="Only check every row, and the rows against the journal; touch no token, write nothing.")
 @counter_options
 @holder_pin_options
 @pin_options("so-pin", "counter's SO PIN")
 @json_option
 @click.pass_context
-def batch(ctx: click.Context, /, file: str, resume: bool, **opts: Any) -> None:
+def batch(ctx: click.Context, /, file: str, resume: bool, check: bool, **opts: Any) -> None:
     """Provision every applicant of a CSV or JSON file; invalid rows are reported and skipped.
 
     Each holder gets a new token (the module's next uninitialised one; on the simulated
     store one is created per holder). Exit 0 when every row is done, 15 when some rows
-    were invalid or failed (the --json summary says which and why).
+    were invalid, in conflict (one ID number with different data), failed, or held by
+    another process running at the same time (the --json summary says which and why).
+    Several batches may run at once on one journal: each holder is worked on by one of them.
 
     \b
     Examples:
+      sitoken batch applicants.csv --check --json        # every row checked, nothing touched
       sitoken batch applicants.csv --so-pin-env SO_PIN --generate-pins ./pins --json
       sitoken batch applicants.csv --so-pin-env SO_PIN --holder-pin-dir ./pins --resume
     """
+    if check:
+        _check_only(ctx, file, opts)
+        return
     _needs_holder_source(opts)
     with open_counter(opts, so_pin=True) as counter:
         batch_id, rows = load_batch(file, counter.on)
         summary = _run_with_progress(counter, rows, batch_id, resume)
     emit(summary.to_dict(), lambda: _summary_text(summary))
+    if not summary.complete:
+        ctx.exit(exitcodes.BATCH_INCOMPLETE)
+
+
+def _check_only(ctx: click.Context, file: str, opts: dict[str, Any]) -> None:
+    path = Path(opts.get("journal_path") or default_state_dir() / "journal.sqlite")
+    if path.exists():
+        with Journal(path, operator=opts.get("operator") or default_operator(), waiting=_say_waiting) as journal:
+            summary = check_batch(journal, file, date.today())
+    else:
+        summary = check_batch(None, file, date.today())
+    emit({**summary.to_dict(), "checked_only": True}, lambda: "\n".join(
+        [*(_row_line(o) for o in summary.rows), _summary_text(summary) + " (checked only; nothing done)"]))
     if not summary.complete:
         ctx.exit(exitcodes.BATCH_INCOMPLETE)
 
@@ -351,7 +382,9 @@ def report_loss(applicant_id: str, reason: str, revocations: str | None, force: 
         destroyed = f"objects NOT destroyed ({report.not_destroyed_because})"
     else:
         destroyed = "token not present: nothing to destroy"
-    emit(report.to_dict(), f"{report.subject}: reported {reason}; revocation request {report.revocation_request}; "
+    requested = "; ".join(f"certificate {r.certificate_serial} ({r.state}) -> {r.request}"
+                          for r in report.revocations) or "no valid certificate to revoke"
+    emit(report.to_dict(), f"{report.subject}: reported {reason}; revocation requested for {requested}; "
                            f"{destroyed}. Next: sitoken reissue --applicant-id ...")
 
 

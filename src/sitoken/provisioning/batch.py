@@ -1,9 +1,15 @@
-"""Batch provisioning: every row of a CSV/JSON file through the counter workflow; bad rows are skipped."""
+"""Batch provisioning: every row of a CSV/JSON file through the counter workflow; bad rows are skipped.
+
+Several batches may run at once on one journal (two clerks, a retry started too early):
+each holder is claimed by one process, and a row whose holder another live process holds
+is reported ``held`` and tried once more at the end of the run.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -11,13 +17,23 @@ from pathlib import Path
 
 from ..errors import InvalidInput, JournalError, SitokenError
 from .applicant import Applicant, RowResult, validate_all
-from .journal import mask
-from .workflow import Counter, subject_key
+from .claims import ClaimHeld, holder_resource
+from .conflicts import ApplicantConflict, Conflict, file_conflicts, journal_conflict, subject_key
+from .journal import Journal, mask
+from .workflow import Counter
 
-__all__ = ["BatchSummary", "RowOutcome", "batch_id_for", "load_batch", "run_batch", "unfinished_rows"]
+__all__ = ["BatchSummary", "RowOutcome", "batch_id_for", "check_batch", "load_batch", "run_batch",
+           "unfinished_rows"]
 
-#: Row outcomes, in the order a summary counts them.
-OUTCOMES = ("done", "already-done", "awaiting-certificate", "invalid", "failed")
+#: Row outcomes, in the order a summary counts them. ``held``: another live process works on
+#: this holder now (not a failure: that process finishes it). ``conflict``: the row gives a
+#: holder other data than another row or the journal. ``ready``, ``unfinished``: ``--check`` only.
+OUTCOMES = ("done", "already-done", "awaiting-certificate", "held", "ready", "unfinished", "invalid", "conflict",
+            "failed")
+#: Seconds a batch waits, at its end, for other processes to finish the holders they held.
+HELD_PATIENCE = 30.0
+#: Outcomes that make a batch (or a check) incomplete: exit 15.
+PROBLEMS = ("invalid", "conflict", "failed", "held")
 
 
 @dataclass(frozen=True)
@@ -35,13 +51,14 @@ class RowOutcome:
     pin_generated: bool = False
     errors: tuple[dict[str, object], ...] = ()
     notes: tuple[str, ...] = ()
+    held_by: dict[str, object] | None = None  # who holds the holder, when ``held``
 
     def to_dict(self) -> dict[str, object]:
         return {
             "row": self.row, "kind": self.kind, "subject": self.subject, "outcome": self.outcome,
             "enrolment": self.enrolment, "token_label": self.token_label, "token_serial": self.token_serial,
             "certificate_serial": self.certificate_serial, "pin_generated": self.pin_generated,
-            "errors": list(self.errors), "notes": list(self.notes),
+            "errors": list(self.errors), "notes": list(self.notes), "held_by": self.held_by,
         }
 
 
@@ -57,8 +74,8 @@ class BatchSummary:
 
     @property
     def complete(self) -> bool:
-        """No row invalid or failed (rows handed off to a CA count as complete for this run)."""
-        return not any(r.outcome in ("invalid", "failed") for r in self.rows)
+        """No row invalid, conflicting, failed or held elsewhere (rows handed off to a CA count as complete)."""
+        return not any(r.outcome in PROBLEMS for r in self.rows)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -84,12 +101,51 @@ def _invalid(result: RowResult) -> RowOutcome:
 
 
 def unfinished_rows(counter: Counter, results: Iterable[RowResult]) -> list[int]:
-    """Rows whose holder has an enrolment left unfinished by an earlier run."""
+    """Rows whose holder has an enrolment left unfinished by an earlier run (not one running now)."""
     rows = []
     for result in results:
-        if result.validated is not None and counter.journal.open_enrolment(subject_key(result.validated)):
+        if result.validated is None:
+            continue
+        key = subject_key(result.validated)
+        if counter.journal.open_enrolment(key) and counter.journal.claim_of(holder_resource(key)) is None:
             rows.append(result.row)
     return rows
+
+
+def _conflict_outcome(result: RowResult, conflict: Conflict) -> RowOutcome:
+    kind = result.validated.applicant.kind if result.validated else None
+    return RowOutcome(result.row, kind, conflict.subject, "conflict", errors=(conflict.to_dict(),))
+
+
+def check_batch(journal: Journal | None, source: Source, on: date) -> BatchSummary:
+    """Every row checked, and checked against the journal, without touching a token or writing anything.
+
+    ``ready``: would be provisioned; ``already-done``; ``unfinished`` (a resume carries it
+    on); ``held`` by a live process now; ``invalid``; ``conflict``.
+    """
+    batch, results = load_batch(source, on)
+    conflicts = file_conflicts(results)
+    return BatchSummary(batch, tuple(_check_row(journal, r, conflicts.get(r.row)) for r in results))
+
+
+def _check_row(journal: Journal | None, result: RowResult, conflict: Conflict | None) -> RowOutcome:
+    if result.validated is None:
+        return _invalid(result)
+    key = subject_key(result.validated)
+    if journal is not None and conflict is None:
+        conflict = journal_conflict(journal.holder(key), result.validated, (result.row,))
+    if conflict is not None:
+        return _conflict_outcome(result, conflict)
+    kind, outcome, held = result.validated.applicant.kind, "ready", None
+    if journal is not None:
+        claim = journal.claim_of(holder_resource(key))
+        if claim is not None:
+            outcome, held = "held", claim.to_dict()
+        elif journal.open_enrolment(key) is not None:
+            outcome = "unfinished"
+        elif journal.current(key) is not None:
+            outcome = "already-done"
+    return RowOutcome(result.row, kind, mask(key), outcome, held_by=held)
 
 
 Source = str | os.PathLike[str] | bytes | Iterable[Applicant | Mapping[str, object]]
@@ -125,24 +181,48 @@ def run_batch(
     if pending and not resume:
         raise JournalError(f"{len(pending)} row(s) have unfinished enrolments from an earlier run "
                            f"(rows {', '.join(map(str, pending[:10]))}); rerun with --resume")
-    outcomes = []
+    conflicts = file_conflicts(results)
+    tell = progress or (lambda _outcome: None)
+    outcomes: dict[int, RowOutcome] = {}
     for result in results:
-        outcome = _run_row(counter, result, batch)
-        outcomes.append(outcome)
-        if progress is not None:
-            progress(outcome)
-    return BatchSummary(batch, tuple(outcomes))
+        outcomes[result.row] = _run_row(counter, result, batch, conflicts.get(result.row))
+        if outcomes[result.row].outcome != "held":
+            tell(outcomes[result.row])
+    # Holders another process held may be finished by now (already-done) or left by a dead one.
+    deadline = time.monotonic() + HELD_PATIENCE
+    for result in results:
+        if outcomes[result.row].outcome == "held":
+            _await_release(counter.journal, result, deadline)
+            outcomes[result.row] = _run_row(counter, result, batch, None)
+            tell(outcomes[result.row])
+    return BatchSummary(batch, tuple(outcomes[r.row] for r in results))
 
 
-def _run_row(counter: Counter, result: RowResult, batch: str) -> RowOutcome:
+def _await_release(journal: Journal, result: RowResult, deadline: float) -> None:
+    """Wait (until ``deadline``) for the process that holds this row's holder to let go."""
+    resource = holder_resource(subject_key(result.validated)) if result.validated else ""
+    while time.monotonic() < deadline and journal.claim_of(resource) is not None:
+        time.sleep(0.25)
+
+
+def _run_row(counter: Counter, result: RowResult, batch: str, conflict: Conflict | None) -> RowOutcome:
     if result.validated is None:
         counter.audit.record("validate", "rejected", batch=batch, row=result.row,
                              fields=[e.field for e in result.errors])
         return _invalid(result)
+    if conflict is not None:
+        counter.audit.record("validate", "conflict", subject=subject_key(result.validated), batch=batch,
+                             row=result.row, rows=list(conflict.rows),
+                             fields=list(conflict.fields))
+        return _conflict_outcome(result, conflict)
     key = subject_key(result.validated)
     kind = result.validated.applicant.kind
     try:
         done = counter.provision(result.validated, batch=batch, row=result.row, resume=True)
+    except ClaimHeld as exc:
+        return RowOutcome(result.row, kind, mask(key), "held", errors=(exc.to_dict(),), held_by=exc.claim.to_dict())
+    except ApplicantConflict as exc:
+        return _conflict_outcome(result, exc.conflict)
     except SitokenError as exc:
         error = {"error": exc.code, "message": str(exc), "row": result.row}
         return RowOutcome(result.row, kind, mask(key), "failed", errors=(error,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,11 @@ from ..certs.parse import leaf_of
 from ..errors import InvalidInput
 from ..safefiles import write_file
 from .profiles import CertProfile
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one process at a time
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FileHandoffIssuer", "Issuance", "Issuer", "LocalCAIssuer", "split_issued"]
 
@@ -70,7 +76,7 @@ class LocalCAIssuer:
         if not (path / "root.pem").exists():
             if not create:
                 raise InvalidInput(f"{path} holds no local CA (run 'sitoken ca init {path}')")
-            LocalCA.init(path)
+            _create_once(path)
         self.ca = LocalCA.open(path)
         self.directory = path
 
@@ -98,6 +104,25 @@ class LocalCAIssuer:
 
     def trust_anchors(self, chain: Sequence[bytes]) -> tuple[bytes, ...]:
         return (_der(self.ca.root),)
+
+
+def _create_once(path: Path) -> None:
+    """Create the CA at ``path`` exactly once, however many counters start at the same moment.
+
+    Under a lock beside it, built in a temporary directory and renamed into place: a process
+    killed half-way leaves no half-made CA that would stop every later run.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path.parent / f".{path.name}.lock", "a", encoding="ascii") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if (path / "root.pem").exists():
+            return  # another counter made it while this one waited
+        for stale in path.parent.glob(f".{path.name}.new-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a process killed while making it
+        building = path.parent / f".{path.name}.new-{os.getpid()}"
+        LocalCA.init(building)
+        os.replace(building, path)
 
 
 class FileHandoffIssuer:

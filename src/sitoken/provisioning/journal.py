@@ -6,21 +6,30 @@ made for a holder (first issue, renewal, reissue) an *enrolment* walks through t
 token (the token label, the key's CKA_ID) is written first as an *intent*, so a process that
 dies between the token call and the journal leaves something a rerun can find and reconcile.
 The journal never holds a PIN.
+
+Several processes may share one journal: a holder (and a token named with ``--token``) is
+*claimed* by one of them at a time (``claim``/``hold``/``release``, see ``claims``), and every
+write about a holder checks, in its own transaction, that this connection still holds the
+holder's claim. A journal locked by another writer is waited for, and the wait is announced.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import JournalError
 from ..safefiles import private_file, refuse_link
+from .claims import Claim, ClaimHeld, ClaimLost, Owner, holder_resource, lease_seconds
 
 __all__ = ["OPEN_STATES", "STEPS", "Enrolment", "Event", "Journal", "default_state_dir", "mask"]
 
@@ -32,7 +41,12 @@ STEPS = (
 #: After "done": replaced by a renewal, or reported lost (then reissued).
 CLOSED_STATES = ("done", "superseded", "lost")
 OPEN_STATES = tuple(s for s in STEPS if s != "done")
-SCHEMA_VERSION = 1
+#: 2: the claims table (a sitoken that does not know claims must not write to a shared journal).
+SCHEMA_VERSION = 2
+#: How long one attempt waits for SQLite's write lock, and when the wait is announced.
+LOCK_ATTEMPT, LOCK_ANNOUNCE = 0.5, 1.0
+#: How long a locked journal is waited for in all before giving up (seconds).
+LOCK_PATIENCE = 600.0
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS holders (
@@ -70,8 +84,33 @@ CREATE TABLE IF NOT EXISTS events (
     operator TEXT NOT NULL,
     at TEXT NOT NULL
 );
-PRAGMA user_version = {SCHEMA_VERSION};
+-- Who works on a holder ("holder:<key>") or a named token ("token:<serial>"), until when.
+CREATE TABLE IF NOT EXISTS claims (
+    resource TEXT PRIMARY KEY,
+    host TEXT NOT NULL, pid INTEGER NOT NULL, started TEXT NOT NULL, connection TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    acquired TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+PRAGMA user_version = {SCHEMA_VERSION}
 """
+
+
+_T = TypeVar("_T")
+
+
+def _log_wait(message: str) -> None:
+    logging.getLogger("sitoken.journal").warning("%s", message)
+
+
+def _subject_of(resource: str) -> str | None:
+    kind, _, name = resource.partition(":")
+    return name if kind == "holder" else None
+
+
+def _what(resource: str) -> str:
+    kind, _, name = resource.partition(":")
+    return f"holder {mask(name)}" if kind == "holder" else f"token {name}"
 
 
 def now_text() -> str:
@@ -171,20 +210,30 @@ _UPDATABLE = frozenset(_COLUMNS) - {"id", "subject_key", "created"}
 class Journal:
     """The journal file. Every public method that writes is one transaction, committed durably."""
 
-    def __init__(self, path: str | os.PathLike[str], *, operator: str = "unknown") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, operator: str = "unknown", lease: float | None = None,
+                 waiting: Callable[[str], None] | None = None) -> None:
+        """``lease``: seconds a claim lasts without news (default ``claims.lease_seconds()``);
+        ``waiting``: told once per wait when another process keeps the journal locked."""
         self.path = Path(path)
         self.operator = operator
+        self.owner = Owner.this_process(operator)
+        self.lease = lease or lease_seconds()
+        self.waiting = waiting or _log_wait
+        self._held: set[str] = set()
         owner_only_file(self.path)
         try:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_ATTEMPT)
+            self._patiently(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._patiently(lambda: self._db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise JournalError(f"{self.path} was written by a newer sitoken (schema {version})")
-            self._db.executescript(_SCHEMA)
+            if version < SCHEMA_VERSION:
+                with self.transaction() as db:
+                    for statement in _SCHEMA.split(";\n"):
+                        db.execute(statement)
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"cannot open the journal {self.path}: {exc}") from None
         for suffix in ("-wal", "-shm"):
@@ -193,6 +242,11 @@ class Journal:
                 os.chmod(side, 0o600)
 
     def close(self) -> None:
+        try:
+            for resource in list(self._held):
+                self.release(resource)
+        except (JournalError, sqlite3.DatabaseError):
+            pass  # a claim left behind dies with this process
         self._db.close()
 
     def __enter__(self) -> Journal:
@@ -201,10 +255,27 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _patiently(self, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt`` until SQLite stops saying the journal is locked; say what is awaited."""
+        began, told = time.monotonic(), False
+        while True:
+            try:
+                return attempt()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                waited = time.monotonic() - began
+                if waited > LOCK_PATIENCE:
+                    raise JournalError(f"the journal {self.path} stayed locked by another process for "
+                                       f"{int(waited)} s; giving up") from None
+                if not told and waited >= LOCK_ANNOUNCE:
+                    self.waiting(f"waiting for the journal {self.path}: locked by another process")
+                    told = True
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._patiently(lambda: self._db.execute("BEGIN IMMEDIATE"))
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"journal {self.path}: {exc}") from None
         try:
@@ -213,9 +284,86 @@ class Journal:
             self._db.execute("ROLLBACK")
             raise
         try:
-            self._db.execute("COMMIT")
+            self._patiently(lambda: self._db.execute("COMMIT"))
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"journal {self.path}: commit failed: {exc}") from None
+
+    # -- claims ----------------------------------------------------------------------------
+    # What a PostgreSQL journal implements the same way: claim, hold, release, claim_of.
+
+    def claim(self, resource: str, what: str | None = None) -> Claim:
+        """Take ``resource`` for this connection: new, already ours, or its owner dead or lease expired.
+
+        Raises ``ClaimHeld`` (saying who holds it) when another live owner holds it.
+        """
+        with self.transaction() as db:
+            found = self._claim_row(db, resource)
+            if found is not None and found.owner.connection != self.owner.connection and found.live():
+                raise ClaimHeld(what or resource, found)
+            if found is not None and found.owner.connection != self.owner.connection:
+                reason = "lease expired" if found.expires <= time.time() else "owner process gone"
+                self._event(db, None, _subject_of(resource), "claim-takeover", "ok",
+                            {"from": found.to_dict(), "reason": reason})
+            db.execute("DELETE FROM claims WHERE resource=?", (resource,))
+            o = self.owner
+            db.execute("INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (resource, o.host, o.pid, o.started, o.connection, o.operator, now_text(),
+                        time.time() + self.lease))
+        self._held.add(resource)
+        return Claim(resource, self.owner, time.time() + self.lease)
+
+    def hold(self, resource: str) -> None:
+        """Check that this connection still holds ``resource`` and renew its lease (``ClaimLost`` if not)."""
+        with self.transaction() as db:
+            self._renew(db, resource)
+
+    def release(self, resource: str) -> None:
+        """Give ``resource`` up (nothing happens if another process took it over meanwhile)."""
+        self._held.discard(resource)
+        with self.transaction() as db:
+            db.execute("DELETE FROM claims WHERE resource=? AND connection=?", (resource, self.owner.connection))
+
+    def claim_of(self, resource: str) -> Claim | None:
+        """Who holds ``resource`` now, if a live owner does."""
+        found = self._claim_row(self._db, resource)
+        return found if found is not None and found.live() else None
+
+    @contextmanager
+    def claimed(self, resource: str, what: str | None = None) -> Iterator[None]:
+        """Hold ``resource`` for the block (re-entrant: an inner block leaves it to the outer one)."""
+        if resource in self._held:
+            yield
+            return
+        self.claim(resource, what)
+        try:
+            yield
+        finally:
+            if resource in self._held:
+                self.release(resource)
+
+    def _claim_row(self, db: sqlite3.Connection, resource: str) -> Claim | None:
+        row = db.execute("SELECT host, pid, started, connection, operator, expires FROM claims WHERE resource=?",
+                         (resource,)).fetchone()
+        if row is None:
+            return None
+        return Claim(resource, Owner(row[0], row[1], row[2], row[3], row[4]), row[5])
+
+    def _renew(self, db: sqlite3.Connection, resource: str) -> None:
+        renewed = db.execute("UPDATE claims SET expires=? WHERE resource=? AND connection=?",
+                             (time.time() + self.lease, resource, self.owner.connection)).rowcount
+        if not renewed:
+            self._held.discard(resource)
+            raise ClaimLost(f"this process no longer holds {_what(resource)}: another process took it over "
+                            "after the lease expired; stopping without touching anything more")
+
+    def _require(self, db: sqlite3.Connection, subject_key: str | None) -> None:
+        """Writes about a holder happen only while this connection holds the holder's claim."""
+        if subject_key is None:
+            return
+        resource = holder_resource(subject_key)
+        if resource not in self._held:
+            raise JournalError(f"internal: journal write for {mask(subject_key)} without its claim")
+        self._renew(db, resource)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -264,6 +412,7 @@ class Journal:
         values = {**(copy or {}), **columns}
         try:
             with self.transaction() as db:
+                self._require(db, subject_key)
                 db.execute("INSERT OR IGNORE INTO holders VALUES (?, ?, ?, ?)",
                            (subject_key, kind, json.dumps(applicant, ensure_ascii=False, sort_keys=True), stamp))
                 db.execute("UPDATE holders SET applicant=? WHERE subject_key=?",
@@ -284,6 +433,8 @@ class Journal:
         if state not in STEPS and state not in CLOSED_STATES:
             raise JournalError(f"unknown step {state!r}")
         with self.transaction() as db:
+            self._require(db, enrolment.subject_key)
+            self._expect_state(db, enrolment)
             self._update(db, enrolment.id, {**columns, "state": state, "last_error": None})
             self._event(db, enrolment.id, enrolment.subject_key, state, "ok", detail or {})
         return self.enrolment(enrolment.id)
@@ -292,6 +443,8 @@ class Journal:
                **columns: object) -> Enrolment:
         """What the next token call will create, written before the call is made (``detail``: more context)."""
         with self.transaction() as db:
+            self._require(db, enrolment.subject_key)
+            self._expect_state(db, enrolment)
             self._update(db, enrolment.id, columns)
             shown = {k: v for k, v in columns.items() if isinstance(v, (str, int)) or v is None}
             self._event(db, enrolment.id, enrolment.subject_key, f"{step}-intent", "ok", {**shown, **(detail or {})})
@@ -308,6 +461,7 @@ class Journal:
              subject_key: str | None = None, **columns: object) -> None:
         """An event without a state change (a failure, a reconciliation, a PIN reset...)."""
         with self.transaction() as db:
+            self._require(db, enrolment.subject_key if enrolment is not None else subject_key)
             if enrolment is not None and columns:
                 self._update(db, enrolment.id, columns)
             key = enrolment.subject_key if enrolment is not None else subject_key
@@ -316,11 +470,20 @@ class Journal:
     def close_pair(self, new: Enrolment, old: Enrolment, old_state: str, detail: Mapping[str, object]) -> Enrolment:
         """Finish ``new`` and close ``old`` (superseded by a renewal) together."""
         with self.transaction() as db:
+            self._require(db, new.subject_key)
+            self._expect_state(db, new)
             self._update(db, old.id, {"state": old_state})
             self._event(db, old.id, old.subject_key, old_state, "ok", {"by": new.id})
             self._update(db, new.id, {"state": "done", "last_error": None})
             self._event(db, new.id, new.subject_key, "done", "ok", detail)
         return self.enrolment(new.id)
+
+    def _expect_state(self, db: sqlite3.Connection, enrolment: Enrolment) -> None:
+        """A step moves on from the state it started from; anything else means two writers."""
+        row = db.execute("SELECT state FROM enrolments WHERE id=?", (enrolment.id,)).fetchone()
+        if row is None or row[0] != enrolment.state:
+            raise JournalError(f"enrolment {enrolment.id} is at {row[0] if row else 'nothing'}, not "
+                               f"{enrolment.state}: changed by another writer; stopping")
 
     def _update(self, db: sqlite3.Connection, enrolment_id: int, columns: Mapping[str, object]) -> None:
         unknown = set(columns) - _UPDATABLE

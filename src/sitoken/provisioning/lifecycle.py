@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from ..certs import cert_info
 from ..errors import InvalidInput, JournalError, NotSupported
@@ -13,12 +16,34 @@ from ..pin import Pin
 from ..safefiles import create_request, private_directory
 from ..token import Token
 from .audit import TokenRef
+from .claims import holder_resource
 from .journal import Enrolment, mask, now_text
 from .workflow import Counter, ProvisionResult, applicant_record
 
-__all__ = ["LossReport", "PinResetRecord", "find_subject", "reissue", "renew", "report_loss", "reset_pin"]
+__all__ = ["LossReport", "PinResetRecord", "Revocation", "find_subject", "reissue", "renew", "report_loss", "reset_pin"]
 
 LOSS_REASONS = ("lost", "damaged", "compromised")
+_T = TypeVar("_T")
+
+
+def _claimed(counter: Counter, key: str, action: Callable[[], _T]) -> _T:
+    """Run ``action`` holding the holder's claim: no other process works on them meanwhile."""
+    with counter.journal.claimed(holder_resource(key), f"holder {mask(key)}"):
+        return action()
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One certificate a loss report asks the CA to revoke, and the request file written for it."""
+
+    enrolment: int
+    certificate_serial: str | None
+    not_after: str | None
+    state: str  # the enrolment's state before the report: done, superseded, or unfinished
+    request: str
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -29,13 +54,14 @@ class LossReport:
     subject: str
     certificate_serial: str | None
     reason: str
-    revocation_request: str
+    revocation_request: str  # the current certificate's request (``revocations`` lists them all)
     token_present: bool
     destroyed: bool
     not_destroyed_because: str | None = None
+    revocations: tuple[Revocation, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "revocations": [r.to_dict() for r in self.revocations]}
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,10 @@ def renew(counter: Counter, key: str, *, remove_old: bool = False) -> ProvisionR
     certificate passed its round trip; otherwise they stay on the token.
     """
     counter.remove_old = remove_old
+    return _claimed(counter, key, lambda: _renew(counter, key))
+
+
+def _renew(counter: Counter, key: str) -> ProvisionResult:
     unfinished = _unfinished(counter, key, "renew")
     if unfinished is not None:
         return counter.resume(unfinished)
@@ -113,6 +143,10 @@ def _refuse_fixed_key_slot(counter: Counter, live: Enrolment) -> None:
 
 def reissue(counter: Counter, key: str) -> ProvisionResult:
     """The whole workflow onto a new token for a holder whose certificate was reported lost."""
+    return _claimed(counter, key, lambda: _reissue(counter, key))
+
+
+def _reissue(counter: Counter, key: str) -> ProvisionResult:
     unfinished = _unfinished(counter, key, "reissue")
     if unfinished is not None:
         return counter.resume(unfinished)
@@ -137,17 +171,44 @@ def _revocation_request(live: Enrolment, reason: str, operator: str, directory: 
                           f"revoke-{live.cert_serial or live.id}", data)
 
 
+def certificates_on_token(counter: Counter, live: Enrolment) -> list[Enrolment]:
+    """Every enrolment whose certificate the holder's token holds or held and that is still valid.
+
+    The current one, those a renewal without ``--remove-old`` superseded (their key may still
+    be on the token), and an unfinished renewal that already got its certificate. Newest first.
+    """
+    now = datetime.now(timezone.utc)
+    found = []
+    for e in counter.journal.enrolments(live.subject_key):
+        same_token = (e.token_serial or e.token_label) == (live.token_serial or live.token_label)
+        if not same_token or not e.certificate or e.state == "lost":
+            continue
+        if e.not_after and datetime.fromisoformat(e.not_after) <= now:
+            continue  # expired: nothing left to revoke
+        found.append(e)
+    return sorted(found, key=lambda e: e.id, reverse=True)
+
+
 def report_loss(counter: Counter, key: str, *, reason: str = "lost",
                 revocations: str | os.PathLike[str]) -> LossReport:
-    """Mark the certificate lost, write a revocation request, and destroy the objects if the token is here.
+    """Mark the certificate lost, request revocation of every valid certificate the token holds or held,
+    and destroy the objects if the token is here.
 
     With the counter's SO PIN the token is wiped (re-initialised); without it the holder's
     PIN source is used to delete the key pair and its certificates.
     """
     if reason not in LOSS_REASONS:
         raise InvalidInput(f"reason must be one of {', '.join(LOSS_REASONS)}")
+    return _claimed(counter, key, lambda: _report_loss(counter, key, reason, Path(revocations)))
+
+
+def _report_loss(counter: Counter, key: str, reason: str, directory: Path) -> LossReport:
     live = _live(counter, key)
-    path = _revocation_request(live, reason, counter.audit.operator, Path(revocations))
+    requested = tuple(
+        Revocation(e.id, e.cert_serial, e.not_after, e.state if e.finished else "unfinished",
+                   str(_revocation_request(e, reason, counter.audit.operator, directory)))
+        for e in certificates_on_token(counter, live))
+    path = next((r.request for r in requested if r.enrolment == live.id), "")
     token = counter.find_token(live)
     destroyed, why = False, None
     if token is not None:
@@ -156,13 +217,25 @@ def report_loss(counter: Counter, key: str, *, reason: str = "lost",
             destroyed = why is None and _destroy(counter, token, live)
         finally:
             token.close()
-    counter.journal.advance(live, "lost", {"reason": reason, "revocation_request": str(path),
+    _close_unfinished(counter, live, reason)
+    counter.journal.advance(live, "lost", {"reason": reason, "revocation_request": path,
+                                           "revoked": [r.certificate_serial for r in requested],
                                            "token_present": token is not None, "destroyed": destroyed,
                                            "not_destroyed_because": why})
     counter.audit.record("report-loss", "ok", subject=key, enrolment=live.id,
                          token=TokenRef(live.token_label, live.token_serial), reason=reason,
-                         serial=live.cert_serial, destroyed=destroyed)
-    return LossReport(live.id, mask(key), live.cert_serial, reason, str(path), token is not None, destroyed, why)
+                         serial=live.cert_serial, destroyed=destroyed,
+                         revoke=[r.certificate_serial for r in requested])
+    return LossReport(live.id, mask(key), live.cert_serial, reason, path, token is not None, destroyed, why,
+                      requested)
+
+
+def _close_unfinished(counter: Counter, live: Enrolment, reason: str) -> None:
+    """An unfinished renewal on the lost token can never finish: it is closed with the loss."""
+    unfinished = counter.journal.open_enrolment(live.subject_key)
+    if unfinished is not None and (unfinished.token_serial or unfinished.token_label) == \
+            (live.token_serial or live.token_label):
+        counter.journal.advance(unfinished, "lost", {"reason": reason, "closed_with": live.id})
 
 
 def _cannot_destroy(counter: Counter, token: Token) -> str | None:
@@ -189,6 +262,10 @@ def _destroy(counter: Counter, token: Token, live: Enrolment) -> bool:
 
 def reset_pin(counter: Counter, key: str, new_pin: Pin) -> PinResetRecord:
     """The holder forgot the PIN: the counter sets a new one with the SO PIN, and it is recorded."""
+    return _claimed(counter, key, lambda: _reset_pin(counter, key, new_pin))
+
+
+def _reset_pin(counter: Counter, key: str, new_pin: Pin) -> PinResetRecord:
     so_pin = counter.require_so_pin()
     live = _live(counter, key)
     token = counter.find_token(live)

@@ -20,22 +20,26 @@ from datetime import date, datetime, timezone
 
 from ..certs import build_csr, cert_info, load_certificates, to_pem
 from ..certs.ontoken import TokenSigner, install_certificates, token_certificates
-from ..discovery import open_free_token, open_token, tokens_are_fixed
+from ..discovery import load_module, open_free_token, open_token, tokens_are_fixed
 from ..errors import InvalidInput, JournalError, SitokenError, TokenAbsent, TokenNotFound
 from ..pin import Pin, PinPolicy
 from ..signing.cms import sign_cms, verify_cms
 from ..token import KeyType, Token
-from .applicant import OrganisationApplicant, ValidatedApplicant, applicant_from_dict, validate
+from .applicant import ValidatedApplicant, applicant_from_dict, validate
 from .audit import AuditLog, TokenRef
+from .claims import holder_resource, token_resource
+from .conflicts import ApplicantConflict, applicant_record, journal_conflict, subject_key
 from .holder_pins import HolderPinSource
 from .issuers import Issuer, request_matches, split_issued
 from .journal import Enrolment, Journal, mask
 from .profiles import CertProfile, ProfileSet, load_profiles, template_fields
 
-__all__ = ["CRASH_ENV", "Counter", "ProvisionResult", "subject_key"]
+__all__ = ["CRASH_ENV", "STOP_ENV", "Counter", "ProvisionResult", "applicant_record", "subject_key"]
 
 #: Test hook, inert unless set: SIGKILL this process at the N-th hook point (see docs/integrator-guide.md).
 CRASH_ENV = "SITOKEN_TEST_CRASH_AT"
+#: Test hook, inert unless set: SIGSTOP this process at the N-th hook point (it goes on after SIGCONT).
+STOP_ENV = "SITOKEN_TEST_STOP_AT"
 #: The audit action that covers a whole enrolment, by its purpose.
 ACTION = {"issue": "provision", "renew": "renew", "reissue": "reissue"}
 #: What the workflow does next from each state, in the clerk's words.
@@ -45,17 +49,6 @@ STEP_TEXT = {
     "csr-ready": "asking the issuer for the certificate", "issued": "installing the certificate and chain",
     "installed": "signing and verifying a test document (CMS)", "verified": "recording the result",
 }
-
-
-def subject_key(validated: ValidatedApplicant) -> str:
-    """What the journal keys a holder by: the resident ID number, or the credit code."""
-    applicant = validated.applicant
-    return applicant.credit_code if isinstance(applicant, OrganisationApplicant) else applicant.id_number
-
-
-def applicant_record(validated: ValidatedApplicant) -> dict[str, object]:
-    """The normalised applicant as a JSON record (what ``applicant_from_dict`` reads back)."""
-    return {"kind": validated.applicant.kind, **dataclasses.asdict(validated.applicant)}
 
 
 @dataclass(frozen=True)
@@ -98,19 +91,21 @@ def _public_key_hash(token: Token, key_id: str) -> str | None:
 
 
 class CrashHook:
-    """Kills the process at the N-th hook point when ``SITOKEN_TEST_CRASH_AT=N``; does nothing otherwise."""
+    """Kills (``SITOKEN_TEST_CRASH_AT=N``) or stops (``SITOKEN_TEST_STOP_AT=N``) the process at the
+    N-th hook point; does nothing otherwise."""
 
     def __init__(self) -> None:
-        value = os.environ.get(CRASH_ENV, "")
-        self.at = int(value) if value.isdigit() else 0
+        self.plan = {sig: int(value) for sig, name in ((signal.SIGKILL, CRASH_ENV), (signal.SIGSTOP, STOP_ENV))
+                     if (value := os.environ.get(name, "")).isdigit()}
         self.count = 0
 
     def __call__(self, point: str) -> None:
-        if not self.at:
+        if not self.plan:
             return
         self.count += 1
-        if self.count == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
+        for sig, at in self.plan.items():
+            if self.count == at:
+                os.kill(os.getpid(), sig)
 
 
 class Counter:
@@ -137,13 +132,26 @@ class Counter:
         self._entered = ""
         self._notes: list[str] = []
         self._validated: dict[str, ValidatedApplicant] = {}
+        self._token_claim: str | None = None
 
     # -- entry points ------------------------------------------------------------------------
 
     def provision(self, validated: ValidatedApplicant, *, batch: str | None = None, row: int | None = None,
                   resume: bool = True) -> ProvisionResult:
-        """Provision one validated applicant; a holder already done is reported, never made twice."""
+        """Provision one validated applicant; a holder already done is reported, never made twice.
+
+        The holder is claimed first (``ClaimHeld`` when another live process works on them);
+        an applicant whose data differ from the journal's record is refused (``ApplicantConflict``).
+        """
         key = subject_key(validated)
+        with self.journal.claimed(holder_resource(key), f"holder {mask(key)}"):
+            return self._provision(key, validated, batch, row, resume)
+
+    def _provision(self, key: str, validated: ValidatedApplicant, batch: str | None, row: int | None,
+                   resume: bool) -> ProvisionResult:
+        conflict = journal_conflict(self.journal.holder(key), validated, (row,) if row else ())
+        if conflict is not None:
+            raise ApplicantConflict(conflict)
         self._validated[key] = validated
         unfinished = self.journal.open_enrolment(key)
         if unfinished is not None:
@@ -173,8 +181,14 @@ class Counter:
         return self.journal.current(key) is None
 
     def resume(self, enrolment: Enrolment) -> ProvisionResult:
-        """Carry an enrolment on from its journalled state until done (or awaiting a certificate)."""
-        return self.result(self._run(self._restart_if_token_destroyed(enrolment)))
+        """Carry an enrolment on from its journalled state until done (or awaiting a certificate).
+
+        Under the holder's claim, from the state the journal has once the claim is held.
+        """
+        key = enrolment.subject_key
+        with self.journal.claimed(holder_resource(key), f"holder {mask(key)}"):
+            fresh = self.journal.enrolment(enrolment.id)
+            return self.result(self._run(self._restart_if_token_destroyed(fresh)))
 
     def _restart_if_token_destroyed(self, e: Enrolment) -> Enrolment:
         """Start an unfinished enrolment again on a new token when its simulated token is gone.
@@ -206,8 +220,12 @@ class Counter:
                    if e.state == "awaiting-certificate" and e.csr and request_matches(e.csr, leaf)]
         if not waiting:
             raise InvalidInput("no enrolment is awaiting a certificate for this certificate's key")
-        enrolment = self._issued(waiting[0], leaf, chain, {"from": "hand-off"})
-        return self.resume(enrolment)
+        key = waiting[0].subject_key
+        with self.journal.claimed(holder_resource(key), f"holder {mask(key)}"):
+            enrolment = self.journal.enrolment(waiting[0].id)
+            if enrolment.state == "awaiting-certificate":
+                enrolment = self._issued(enrolment, leaf, chain, {"from": "hand-off"})
+            return self.resume(enrolment)
 
     def result(self, e: Enrolment, *, already_done: bool = False) -> ProvisionResult:
         return ProvisionResult(
@@ -260,6 +278,9 @@ class Counter:
             finally:
                 self._token.close()
         self._token, self._role = None, None
+        if self._token_claim is not None:
+            self.journal.release(self._token_claim)
+            self._token_claim = None
         if self._holder_pin is not None:
             self._holder_pin.wipe()
         self._holder_pin = None
@@ -268,6 +289,15 @@ class Counter:
         done = self.journal.advance(enrolment, state, detail, **columns)
         self.hook(f"{state}:journalled")
         return done
+
+    def _before(self, point: str, enrolment: Enrolment) -> None:
+        """Before an irreversible token or CA call: the holder's claim must still be ours (renewed).
+
+        Checked last, right before the call: a process stopped at the hook and resumed after
+        its lease was taken over finds out here and makes nothing.
+        """
+        self.hook(point)
+        self.journal.hold(holder_resource(enrolment.subject_key))
 
     def _note(self, text: str) -> None:
         self._notes.append(text)
@@ -312,6 +342,16 @@ class Counter:
                 if chosen.info().serial == enrolment.token_serial:
                     return chosen
                 chosen.close()
+        found = self._find_in_module(enrolment)
+        if found is None and self._token is None and tokens_are_fixed(self.module):
+            # SoftHSM lists the tokens of its store as they were when this process loaded it: a
+            # token another process made since (one whose work this process takes over) shows
+            # only after the module is initialised again. No token of this counter is open now.
+            load_module(self.module).reinitialize()
+            found = self._find_in_module(enrolment)
+        return found
+
+    def _find_in_module(self, enrolment: Enrolment) -> Token | None:
         for selector in (enrolment.token_serial, enrolment.token_label):
             if not selector:
                 continue
@@ -368,28 +408,30 @@ class Counter:
 
     # -- steps --------------------------------------------------------------------------------
 
-    def _new_label(self, key: str) -> str:
-        # A random suffix: two counters sharing a module never pick (and erase) each other's token.
-        return f"SI-{key[-6:]}-{secrets.token_hex(2)}"
+    def _new_label(self, enrolment: Enrolment) -> str:
+        # No digit of the holder's number (a label is shown to anyone holding the token); the
+        # enrolment number is unique in this journal, the random suffix between counters
+        # sharing a module, so no two counters pick (and erase) each other's token.
+        return f"SI-{enrolment.id:06d}-{secrets.token_hex(2)}"
 
     def _token_step(self, enrolment: Enrolment) -> Enrolment:
         so_pin = self.require_so_pin()
-        if enrolment.token_label is None:
-            serial = None
-            if self.token_selector:
-                chosen = open_token(self.token_selector, module=self.module, policy=self.policy)
-                serial = chosen.info().serial
-                chosen.close()
-            enrolment = self.journal.intent(enrolment, "token", token_label=self._new_label(enrolment.subject_key),
+        fresh = enrolment.token_label is None
+        if fresh:
+            serial = self._claim_selected_token(enrolment) if self.token_selector else None
+            enrolment = self.journal.intent(enrolment, "token", token_label=self._new_label(enrolment),
                                             token_serial=serial)
-        token = self.find_token(enrolment)
+        elif self.token_selector and enrolment.token_serial:
+            self._claim_token(enrolment.token_serial, enrolment)
+        # A label first written by this run names no token yet: only a resumed one is looked for.
+        token = None if fresh and not self.token_selector else self.find_token(enrolment)
         if token is None:
             token = open_free_token(module=self.module, policy=self.policy)
         elif not self.token_selector:
             self._note(f"token {enrolment.token_label} was initialised before the journal recorded it: "
                        "initialising it again")
         label = enrolment.token_label or ""
-        self.hook("token-init:before")
+        self._before("token-init:before", enrolment)
         token.init_token(so_pin, label)
         self.hook("token-init:after")
         self._token = token
@@ -400,12 +442,33 @@ class Counter:
                           token=self._token_ref(enrolment))
         return enrolment
 
+    def _claim_selected_token(self, enrolment: Enrolment) -> str:
+        """The serial of the token ``--token`` names, claimed for this run."""
+        chosen = open_token(self.token_selector, module=self.module, policy=self.policy)
+        try:
+            serial = chosen.info().serial
+        finally:
+            chosen.close()
+        self._claim_token(serial, enrolment)
+        return serial
+
+    def _claim_token(self, serial: str, enrolment: Enrolment) -> None:
+        """No two runs initialise one named token; nor one whose unfinished enrolment is another holder's."""
+        if self._token_claim is None:
+            self.journal.claim(token_resource(serial), f"token {serial}")
+            self._token_claim = token_resource(serial)
+        others = [e for e in self.journal.enrolments() if e.token_serial == serial and not e.finished
+                  and e.subject_key != enrolment.subject_key]
+        if others:
+            raise JournalError(f"token {serial} carries the unfinished enrolment {others[0].id} of another holder: "
+                               "finish or report it before reusing the token")
+
     def _pin_step(self, enrolment: Enrolment) -> Enrolment:
         so_pin = self.require_so_pin()
         token = self._open(enrolment)
         pin, generated = self.holder_pins.pin_for(enrolment.subject_key, new=True)
         self.policy.enforce(pin, avoid=[so_pin.text(), enrolment.subject_key])
-        self.hook("pin:before")
+        self._before("pin:before", enrolment)
         token.init_pin(so_pin, pin)
         self.hook("pin:after")
         self._holder_pin = pin
@@ -434,7 +497,7 @@ class Counter:
         self._purge(token, enrolment)
         adopted = self._reconcile_key(token, enrolment, key_type)
         if not adopted:
-            self.hook("key:before")
+            self._before("key:before", enrolment)
             token.generate_key(key_type, enrolment.key_label or "", bytes.fromhex(enrolment.key_id or ""))
             self.hook("key:after")
         enrolment = self._advance(enrolment, "key-ready", {"key_type": key_type.value, "adopted": adopted,
@@ -445,6 +508,7 @@ class Counter:
         return enrolment
 
     def _purge(self, token: Token, enrolment: Enrolment) -> None:
+        self.journal.hold(holder_resource(enrolment.subject_key))
         removed = purge_incomplete_objects(token)
         if removed:
             self._note(f"{removed} half-made object(s) left by a killed run: deleted")
@@ -490,7 +554,7 @@ class Counter:
     def _issue_step(self, enrolment: Enrolment) -> Enrolment:
         profile = self.profile_for(enrolment)
         resuming = self._entered == "csr-ready"
-        self.hook("issue:before")
+        self._before("issue:before", enrolment)
         issuance = self.issuer.issue(enrolment.csr or b"", profile, f"sitoken-{enrolment.id}", resuming=resuming)
         self.hook("issue:after")
         if issuance.pending:
@@ -525,7 +589,7 @@ class Counter:
         if adopted:
             self._note("the certificate was installed before the journal recorded it: adopted")
         else:
-            self.hook("install:before")
+            self._before("install:before", enrolment)
             install_certificates(token, to_pem([leaf, *self._chain(enrolment)]), key=f"id:{enrolment.key_id}",
                                  label=enrolment.key_label)
             self.hook("install:after")
@@ -563,6 +627,7 @@ class Counter:
         token = self._login(enrolment)
         if not old.key_id:
             return False
+        self._before("remove-old:before", enrolment)
         removed = token.delete_certificates(key_id=bytes.fromhex(old.key_id))
         if any(k.id == old.key_id for k in token.keys()):
             token.delete_key(f"id:{old.key_id}")

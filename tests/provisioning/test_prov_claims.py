@@ -1,0 +1,118 @@
+"""Claims in the journal: one process per holder, a lease that dies with its owner, and writes that check it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prov_support import PERSON, Bed, validated
+
+from sitoken.errors import JournalError
+from sitoken.provisioning.claims import ClaimHeld, ClaimLost, holder_resource
+from sitoken.provisioning.journal import Journal
+
+KEY = PERSON["id_number"]
+HOLDER = holder_resource(KEY)
+
+
+def test_a_live_claim_is_never_taken(bed: Bed) -> None:
+    first, second = Journal(bed.journal, operator="clerk-1"), Journal(bed.journal, operator="clerk-2")
+    first.claim(HOLDER)
+    with pytest.raises(ClaimHeld) as held:
+        second.claim(HOLDER, "holder X")
+    assert held.value.claim.owner.operator == "clerk-1" and held.value.claim.owner.pid == os.getpid()
+    assert "clerk-1" in str(held.value) and held.value.to_dict()["held_by"]["operator"] == "clerk-1"
+    assert second.claim_of(HOLDER) is not None
+    first.release(HOLDER)
+    second.claim(HOLDER)  # released: free for the next one
+    first.close()
+    second.close()
+
+
+def test_a_dead_owners_claim_is_taken_over_and_journalled(bed: Bed, tmp_path: Path) -> None:
+    # A process claims the holder and is killed: its claim stays in the journal, its lease long.
+    child = (f"from sitoken.provisioning.journal import Journal\nimport os, signal\n"
+             f"j = Journal({str(bed.journal)!r}, operator='killed', lease=3600)\n"
+             f"j.claim({HOLDER!r})\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", child], timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL
+    journal = Journal(bed.journal, operator="clerk-2")
+    left = sqlite3.connect(bed.journal).execute("SELECT operator, expires FROM claims").fetchall()
+    assert left and left[0][0] == "killed" and left[0][1] > time.time() + 3000  # the lease has not run out
+    assert journal.claim_of(HOLDER) is None  # its owner is dead: nobody holds it
+    journal.claim(HOLDER)
+    takeover = [e for e in journal.events() if e.step == "claim-takeover"]
+    assert len(takeover) == 1 and takeover[0].detail["reason"] == "owner process gone"
+    assert takeover[0].subject_key == KEY and takeover[0].to_dict()["subject"] != KEY  # masked when shown
+    journal.close()
+
+
+def test_an_expired_lease_is_taken_over_and_the_loser_writes_nothing(bed: Bed) -> None:
+    loser = Journal(bed.journal, operator="slow", lease=0.3)
+    loser.claim(HOLDER)
+    enrolment = loser.start(KEY, "personal", PERSON)
+    time.sleep(0.5)
+    winner = Journal(bed.journal, operator="clerk-2")
+    winner.claim(HOLDER)  # the owner lives (this process) but its lease ran out
+    assert [e.detail["reason"] for e in winner.events() if e.step == "claim-takeover"] == ["lease expired"]
+    before = len(winner.events())
+    with pytest.raises(ClaimLost):
+        loser.advance(enrolment, "token-ready", token_label="SI-X")
+    with pytest.raises(ClaimLost):
+        loser.hold(HOLDER)
+    assert winner.enrolment(enrolment.id).state == "validated" and len(winner.events()) == before
+    winner.advance(enrolment, "token-ready")  # the holder of the claim goes on
+    loser.close()  # releasing on close leaves the winner's claim alone
+    assert winner.claim_of(HOLDER) is not None
+    winner.close()
+
+
+def test_a_write_without_the_claim_is_refused(bed: Bed) -> None:
+    journal = Journal(bed.journal)
+    with pytest.raises(JournalError, match="without its claim"):
+        journal.start(KEY, "personal", PERSON)
+    assert journal.enrolments() == []
+    journal.close()
+
+
+def test_a_step_from_a_stale_state_is_refused(bed: Bed) -> None:
+    journal = Journal(bed.journal)
+    with journal.claimed(HOLDER):
+        enrolment = journal.start(KEY, "personal", PERSON)
+        journal.advance(enrolment, "token-ready")
+        with pytest.raises(JournalError, match="another writer"):
+            journal.advance(enrolment, "token-ready")  # the stale copy still says "validated"
+    journal.close()
+
+
+def test_a_locked_journal_says_what_it_waits_for(bed: Bed) -> None:
+    Journal(bed.journal).close()
+    blocker = sqlite3.connect(bed.journal, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # another process writing, for 2.5 s
+    threading.Timer(2.5, lambda: blocker.execute("COMMIT")).start()
+    said: list[str] = []
+    journal = Journal(bed.journal, waiting=said.append)
+    began = time.monotonic()
+    journal.claim(HOLDER)  # waits, says so once, then goes on
+    assert time.monotonic() - began >= 2.0
+    assert len(said) == 1 and "waiting for the journal" in said[0] and "locked by another process" in said[0]
+    journal.close()
+    blocker.close()
+
+
+def test_provisioning_a_holder_another_process_holds_makes_nothing(make_counter: Any, bed: Bed) -> None:
+    holder = Journal(bed.journal, operator="clerk-1")
+    holder.claim(HOLDER)
+    counter = make_counter()
+    with pytest.raises(ClaimHeld):
+        counter.provision(validated(PERSON))
+    assert counter.journal.enrolments() == [] and counter.journal.holder(KEY) is None
+    holder.close()
