@@ -23,6 +23,18 @@ class Outcome:
         return json.loads(self.out)
 
 
+def invoke(args: list[str], env: dict[str, str], input: str | None = None) -> Outcome:
+    """The CLI in-process (click's runner); an exception that is not an exit is re-raised."""
+    from click.testing import CliRunner
+
+    from sitoken.cli import cli as group
+
+    result = CliRunner().invoke(group, args, input=input, env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Outcome(result.exit_code, result.stdout, result.stderr)
+
+
 def converse(
     args: list[str], answers: list[str], timeout: float = 60, env: dict[str, str] | None = None
 ) -> tuple[int, str]:

@@ -17,6 +17,9 @@ _BED = Path(tempfile.mkdtemp(prefix="sitoken-test-"))
 os.environ["SITOKEN_SIM_DIR"] = str(_BED / "sim")
 os.environ["SOFTHSM2_CONF"] = str(_BED / "sim" / "softhsm2.conf")
 os.environ.pop("SITOKEN_MODULE", None)
+# The software SKF token's store, private to the run like SoftHSM's (softskf reads it per call).
+os.environ["SOFTSKF_DIR"] = str(_BED / "softskf")
+os.environ.pop("SOFTSKF_CONF", None)
 # libpcsclite reads PCSCLITE_CSOCK_NAME once per process: any PC/SC call (the discovery
 # fallback tries cards) must already go to the test bed's private pcscd, never the system one.
 PCSC_DIR = _BED / "pcsc"
@@ -26,7 +29,7 @@ os.environ["PCSCLITE_CSOCK_NAME"] = str(PCSC_DIR / "pcscd.comm")
 
 # The PC/SC bed's fixtures (pcsc_bed, card) and the PostgreSQL bed's (pg_bed,
 # fresh_database) live in one module each, for every test directory.
-pytest_plugins = ["pcsc_support", "pg_support"]
+pytest_plugins = ["pcsc_support", "pg_support", "skf_bed"]
 
 SO_PIN = "so-pin-2468"
 USER_PIN = "user7pin3"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import pcsc
+import os
+
+from . import pcsc, skf
 from .errors import InvalidInput, ModuleLoadError, TokenNotFound
 from .pin import Pin, PinPolicy
 from .pkcs11 import Module, Pkcs11Token, free_slot, resolve_module
@@ -10,6 +12,26 @@ from .pkcs11.driver import token_info_from_raw
 from .token import Token, TokenInfo
 
 PCSC_PREFIX = "pcsc:"
+SKF_URI = "skf:"
+
+
+def _skf_spec(module: str | None, token: str | None = None) -> str | None:
+    """The SKF library spec when the selection means SKF (``--module skf[:PATH]``, or an skf: URI)."""
+    module = module if module is not None else os.environ.get("SITOKEN_MODULE")
+    if skf.is_skf_module(module):
+        return module
+    if token and token.startswith(SKF_URI) and module is None:
+        return "skf"
+    return None
+
+
+def skf_selected(module: str | None, token: str | None = None) -> bool:
+    """True when ``--module``/``SITOKEN_MODULE``/``--token`` choose the SKF driver."""
+    return _skf_spec(module, token) is not None
+
+
+def _skf_selector(token: str | None) -> str | None:
+    return token[len(SKF_URI):] if token and token.startswith(SKF_URI) else token
 
 
 def load_module(module: str | None = None) -> Module:
@@ -18,7 +40,10 @@ def load_module(module: str | None = None) -> Module:
 
 
 def list_tokens(module: str | None = None) -> list[TokenInfo]:
-    """Every initialised token of a PKCS#11 module."""
+    """Every initialised token of a PKCS#11 module, or every application of an SKF library's devices."""
+    spec = _skf_spec(module)
+    if spec is not None:
+        return skf.list_tokens(spec)
     return [token_info_from_raw(raw) for raw in load_module(module).token_infos()]
 
 
@@ -28,14 +53,20 @@ def tokens_are_fixed(module: str | None = None) -> bool:
 
 
 def open_token(
-    token: str | None = None, *, module: str | None = None, policy: PinPolicy | None = None
+    token: str | None = None, *, module: str | None = None, policy: PinPolicy | None = None,
+    device_key: skf.DeviceKey | None = None, template: skf.ApplicationTemplate | None = None,
 ) -> Token:
-    """One token: by label, serial, ``pkcs11:`` URI, or ``pcsc:READER`` for a card.
+    """One token: by label, serial, ``pkcs11:`` URI, ``pcsc:READER`` for a card, or SKF ``DEVICE[/APP]``.
 
     With no selector, the module's only initialised token is opened. A plain selector
     that matches no token of the module is tried as the serial of a card in a PC/SC
-    reader, when pyscard is installed.
+    reader, when pyscard is installed. ``device_key`` is an SKF device's authentication
+    key and ``template`` the retry limits of its application, needed only to (re)create
+    the application (``init_token``).
     """
+    spec = _skf_spec(module, token)
+    if spec is not None:
+        return skf.open_token(spec, _skf_selector(token), policy=policy, device_key=device_key, template=template)
     if token and token.startswith(PCSC_PREFIX):
         return pcsc.open_card(token[len(PCSC_PREFIX):], policy=policy)
     try:
@@ -85,3 +116,20 @@ def create_simulated_token(label: str, so_pin: Pin, user_pin: Pin, policy: PinPo
     token.init_pin(so_pin, user_pin)
     return token.info()
 
+
+
+def create_simulated_skf(
+    name: str, so_pin: Pin, user_pin: Pin, policy: PinPolicy | None = None,
+    device_key: skf.DeviceKey | None = None,
+) -> TokenInfo:
+    """A new device ``name`` on the software SKF token, with an application ``name`` and both PINs."""
+    (policy or PinPolicy()).enforce(user_pin, avoid=[so_pin.text()])
+    skf.softskf.require_library()
+    if name in skf.devices("skf"):
+        raise InvalidInput(f"a software SKF device named {name!r} already exists")
+    skf.softskf.create_device(name, device_key=device_key)
+    key = device_key or skf.DeviceKey(skf.softskf.FACTORY_DEVICE_KEY)
+    with skf.open_token("skf", name, policy=policy, device_key=key) as token:
+        token.init_token(so_pin, name)
+        token.init_pin(so_pin, user_pin)
+        return token.info()

@@ -170,6 +170,12 @@ class Pkcs11Error(TokenError):
     code = "pkcs11-error"
 
 
+class SkfError(TokenError):
+    """An SKF library call failed with a SAR code that has no more specific class (``rv`` keeps it)."""
+
+    code = "skf-error"
+
+
 class CardError(TokenError):
     """A card answered with a status word that has no more specific class."""
 

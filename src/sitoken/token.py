@@ -163,6 +163,9 @@ class Token(abc.ABC):
     """
 
     policy: PinPolicy
+    #: The signer ID that SM2 signatures bind through Z; None means GM/T 0009's default
+    #: (1234567812345678). Signer and verifier must use the same one.
+    sm2_id: bytes | None = None
 
     @abc.abstractmethod
     def info(self) -> TokenInfo: ...

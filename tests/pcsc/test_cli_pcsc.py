@@ -13,10 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from testbed.pcsc_bed import PcscBed
 
-from cli_support import Outcome
+from cli_support import Outcome, invoke
 from sitoken.cli import exitcodes
 
 PINS = {"PIN": "123456", "ADMIN": "12345678", "BAD": "999999", "NEW": "Hold3r99"}
@@ -32,13 +31,9 @@ Cli = Callable[..., Outcome]
 @pytest.fixture()
 def cli(pcsc_bed: PcscBed) -> Cli:
     """The CLI in-process; the bed already pointed this process at its pcscd."""
-    from sitoken.cli import cli as group
 
     def run(*args: str) -> Outcome:
-        result = CliRunner().invoke(group, list(args), env=PINS)
-        if result.exception and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return Outcome(result.exit_code, result.stdout, result.stderr)
+        return invoke(list(args), PINS)
 
     return run
 

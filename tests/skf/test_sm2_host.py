@@ -6,11 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from skf_support import openssl_verifies
 
 from sitoken import pubkey, sm2
 from sitoken.errors import InvalidInput
 from sitoken.token import KeyType, Mechanism
+from skf_bed import openssl_verifies
 
 # GM/T 0003.5 / GB/T 32918 annex A: the SM3 vectors of GB/T 32905.
 SM3_ABC = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 from importlib import metadata
 
 import click
 
-from .. import __version__
-from ..discovery import create_simulated_token, list_tokens, load_module
+from .. import __version__, skf
+from ..discovery import create_simulated_skf, create_simulated_token, list_tokens, load_module, skf_selected
 from ..errors import SitokenError
 from ..pin import SO_PIN_POLICY, PinPolicy
 from ..pkcs11 import discover_modules, resolve_module
 from ..pkcs11.softhsm import active_store_conf, delete_token
 from .common import (
     confirm,
+    device_key_options,
     emit,
     force_option,
     json_option,
     open_selected,
     pin_options,
+    read_device_key,
     read_pin,
     selection_options,
     state,
@@ -50,8 +53,12 @@ def _selected_report() -> dict[str, object]:
     st = state()
     report: dict[str, object] = {}
     try:
-        choice = resolve_module(st.module)
-        report["module"] = {**choice.to_dict(), **load_module(st.module).description}
+        if skf_selected(st.module, st.token):
+            library = skf.resolve_library(st.module or os.environ.get("SITOKEN_MODULE") or "skf")
+            report["module"] = {**library.to_dict(), "kind": "skf"}
+        else:
+            choice = resolve_module(st.module)
+            report["module"] = {**choice.to_dict(), **load_module(st.module).description, "kind": "pkcs11"}
         token = open_selected()
         report["token"] = token.info().to_dict()
         report["capabilities"] = token.capabilities.to_dict()
@@ -71,6 +78,7 @@ def doctor() -> None:
         "packages": {d: _version(d) for d in ("python-pkcs11", "cryptography", "asn1crypto", "cffi", "pyscard")},
         "pcsc_available": importlib.util.find_spec("smartcard") is not None,
         "modules_found": [m.to_dict() for m in discover_modules()],
+        "skf_libraries_found": [lib.to_dict() for lib in skf.discover_libraries()],
         "native": native_report(),
         **_selected_report(),
     }
@@ -83,10 +91,14 @@ def _doctor_text(r: dict[str, object]) -> str:
     native = r["native"]
     lines.append(f"signing path: {'native (cffi)' if native['active'] else 'Python'}: {native['reason']}")  # type: ignore[index]
     lines.append("modules found: " + ", ".join(f"{m['name']} ({m['path']})" for m in r["modules_found"]))  # type: ignore[attr-defined]
-    if "module" in r:
-        m = r["module"]
-        lines.append(f"module in use: {m['path']} ({m['source']}), {m['manufacturer']} {m['library_version']}, "  # type: ignore[index]
-                     f"OS locking {'on' if m['os_locking'] else 'off'}")  # type: ignore[index]
+    lines.append("SKF libraries found: " + (", ".join(f"{m['name']} ({m['path']})"
+                                                      for m in r["skf_libraries_found"]) or "none"))  # type: ignore[attr-defined]
+    m = r.get("module")
+    if isinstance(m, dict) and m.get("kind") == "skf":
+        lines.append(f"SKF library in use: {m['path']} ({m['source']})")
+    elif isinstance(m, dict):
+        lines.append(f"module in use: {m['path']} ({m['source']}), {m['manufacturer']} {m['library_version']}, "
+                     f"OS locking {'on' if m['os_locking'] else 'off'}")
     if "token" in r:
         t, c = r["token"], r["capabilities"]
         lines.append(f"token: {t['label']} (serial {t['serial']})")  # type: ignore[index]
@@ -111,21 +123,34 @@ def sim_group() -> None:
       SO=... PIN=... sitoken sim create demo --so-pin-env SO --pin-env PIN
       sitoken sim list --json
       sitoken sim delete demo --force
+      sitoken sim create --skf ukey1     # a device and application on the software SKF token
     """
 
 
 @sim_group.command("create")
 @click.argument("label")
+@click.option("--skf", "on_skf", is_flag=True,
+              help="Make a device LABEL with an application LABEL on the software SKF token.")
 @pin_options("so-pin", "SO PIN")
 @pin_options("pin", "user PIN")
+@device_key_options
 @json_option
-def sim_create(label: str) -> None:
-    """Create a simulated token with its SO PIN and user PIN."""
+def sim_create(label: str, on_skf: bool) -> None:
+    """Create a simulated token with its SO PIN and user PIN.
+
+    With --skf the token is an SKF device on the software SKF token (select it
+    with --module skf --token LABEL); its device key is the factory key unless
+    --device-key-env/--device-key-file gives one.
+    """
     so_pin = read_pin("so-pin", "SO PIN", new=True, policy=SO_PIN_POLICY)
     user_pin = read_pin("pin", "user PIN", new=True, policy=PinPolicy())
     with so_pin, user_pin:
-        step(f"creating simulated token {label!r} in {active_store_conf()} ...")
-        info = create_simulated_token(label, so_pin, user_pin)
+        if on_skf:
+            step(f"creating software SKF device {label!r} ...")
+            info = create_simulated_skf(label, so_pin, user_pin, device_key=read_device_key())
+        else:
+            step(f"creating simulated token {label!r} in {active_store_conf()} ...")
+            info = create_simulated_token(label, so_pin, user_pin)
     emit(token_dict(info), f"simulated token {info.label} created (serial {info.serial})")
 
 

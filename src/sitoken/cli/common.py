@@ -15,6 +15,7 @@ import click
 from .. import safefiles
 from ..errors import InvalidInput
 from ..pin import Pin, PinPolicy
+from ..skf import ApplicationTemplate, DeviceKey
 from ..token import Token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,12 +62,15 @@ def json_option(f: F) -> F:
 def selection_options(f: F) -> F:
     """--module and --token, accepted before or after the command name."""
     f = click.option(
-        "--token", "token_", metavar="LABEL|SERIAL|pkcs11:URI|pcsc:READER", expose_value=False,
-        callback=_store("token"), help="Which token (default: the only one present).",
+        "--token", "token_", metavar="LABEL|SERIAL|pkcs11:URI|pcsc:READER|DEVICE[/APP]", expose_value=False,
+        callback=_store("token"),
+        help="Which token (default: the only one present); with an SKF module, DEVICE[/APPLICATION].",
     )(f)
     return click.option(
-        "--module", "module_", metavar="PATH|NAME", expose_value=False, callback=_store("module"),
-        envvar=None, help="PKCS#11 module: a path, softhsm, opensc, a p11-kit name, or sim.",
+        "--module", "module_", metavar="PATH|NAME|skf[:PATH]", expose_value=False, callback=_store("module"),
+        envvar=None,
+        help="PKCS#11 module: a path, softhsm, opensc, a p11-kit name, or sim; "
+             "skf for the software SKF token, skf:PATH for a vendor's SKF library.",
     )(f)
 
 
@@ -219,11 +223,33 @@ def _stdin_line(label: str) -> str:
     return st.stdin_lines.pop(0)
 
 
-def open_selected(policy: PinPolicy | None = None) -> Token:
+def device_key_options(f: F) -> F:
+    """``--device-key-env VAR`` / ``--device-key-file PATH``: an SKF device's authentication key."""
+    f = click.option("--device-key-file", metavar="PATH", expose_value=False,
+                     callback=_pin_source("device-key", "file"),
+                     help="SKF: read the device authentication key (32 hex digits) from a file.")(f)
+    return click.option("--device-key-env", metavar="VAR", expose_value=False,
+                        callback=_pin_source("device-key", "env"),
+                        help="SKF: read the device authentication key (32 hex digits) from a variable.")(f)
+
+
+def read_device_key() -> DeviceKey | None:
+    """The SKF device key from its option, else $SITOKEN_SKF_DEVICE_KEY_FILE; None when neither is given."""
+    kind, where = state().pin_sources.get("device-key", ("", ""))
+    if kind == "env":
+        return DeviceKey.from_env(where)
+    path = where or os.environ.get("SITOKEN_SKF_DEVICE_KEY_FILE")
+    return DeviceKey.from_file(path) if path else None
+
+
+def open_selected(
+    policy: PinPolicy | None = None, *, device_key: DeviceKey | None = None,
+    template: ApplicationTemplate | None = None,
+) -> Token:
     from ..discovery import open_token
 
     st = state()
-    token = open_token(st.token, module=st.module, policy=policy)
+    token = open_token(st.token, module=st.module, policy=policy, device_key=device_key, template=template)
     # Log out and close sessions when the command ends: login state outlives objects.
     click.get_current_context().call_on_close(token.close)
     return token

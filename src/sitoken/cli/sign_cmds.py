@@ -6,7 +6,7 @@ import base64
 
 import click
 
-from .. import pubkey
+from .. import pubkey, sm2
 from ..certs import load_certificates
 from ..certs.ontoken import TokenSigner, certificate_for_key, chain_for
 from ..errors import InvalidInput, SignatureInvalid, TokenError
@@ -27,6 +27,10 @@ from .common import (
 )
 from .key_cmds import MECHANISMS, login
 
+SM2_ID_OPTION = click.option(
+    "--sm2-id", metavar="TEXT", help="SM2: the signer ID that Z binds (default GM/T 0009's 1234567812345678).",
+)
+
 
 @click.command("sign")
 @selection_options
@@ -34,15 +38,16 @@ from .key_cmds import MECHANISMS, login
 @click.option("--in", "in_", required=True, help="File to sign, or - for stdin.")
 @click.option("--out", "out", required=True, help="Signature file, or - for stdout.")
 @click.option("--mechanism", type=MECHANISMS, help="Signature scheme (default: the key type's).")
-@click.option("--raw-ecdsa", is_flag=True, help="ECDSA signature as raw r||s instead of DER.")
+@click.option("--raw-ecdsa", is_flag=True, help="ECDSA or SM2 signature as raw r||s instead of DER.")
+@SM2_ID_OPTION
 @click.option("--cms", is_flag=True, help="Write CMS SignedData (DER) with the key's certificate and chain.")
 @click.option("--attached", is_flag=True, help="With --cms: carry the content inside the signature.")
 @overwrite_option
 @pin_options("pin", "user PIN")
 @final_try_option
 @json_option
-def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bool, cms: bool, attached: bool,
-         force: bool, allow_final_try: bool) -> None:
+def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bool, sm2_id: str | None, cms: bool,
+         attached: bool, force: bool, allow_final_try: bool) -> None:
     """Sign a file with a key on the token.
 
     \b
@@ -50,11 +55,12 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
       sitoken sign --key sign-key --in contract.pdf --out contract.sig --pin-env PIN
       sitoken sign --key rsa-key --mechanism rsa-pss-sha256 --in data --out data.sig
       sitoken sign --key sign-key --cms --in contract.pdf --out contract.p7s   # needs the key's certificate
-
-    The signature never replaces the input, and an existing --out is replaced only with --force.
+def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bool, sm2_id: str | None, cms: bool,
+         attached: bool, force: bool, allow_final_try: bool) -> None:
     """
     check_output(out, force=force, inputs=[in_])
     token = open_selected()
+    token.sm2_id = _sm2_id(sm2_id)
     data = read_input(in_)
     login(token, allow_final_try)
     key_type = token.find_key(selector).key_type
@@ -63,7 +69,7 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
         signature = _cms_signature(token, selector, data, mech, attached)
     else:
         signature = token.sign(selector, data, mech)
-        if raw_ecdsa and mech.family == "ec" and key_type is not None:
+        if raw_ecdsa and mech.family in ("ec", "sm2") and key_type is not None:
             signature = pubkey.ecdsa_der_to_raw(signature, pubkey.curve_size(key_type))
     write_output(out, signature, force=force, inputs=[in_])
     kind = "cms-attached" if cms and attached else "cms-detached" if cms else "raw"
@@ -84,13 +90,14 @@ def _cms_signature(token: Token, selector: str, data: bytes, mech: Mechanism, at
 @click.option("--in", "in_", help="The signed file, or - for stdin (not needed for attached CMS).")
 @click.option("--sig", "sig", required=True, help="The signature file.")
 @click.option("--mechanism", type=MECHANISMS, help="Signature scheme (default: the key type's).")
-@click.option("--raw-ecdsa", is_flag=True, help="The ECDSA signature is raw r||s.")
+@click.option("--raw-ecdsa", is_flag=True, help="The ECDSA or SM2 signature is raw r||s.")
+@SM2_ID_OPTION
 @click.option("--on-token", is_flag=True, help="Let the token verify instead of the host.")
 @click.option("--cms", is_flag=True, help="The signature is CMS SignedData (DER or PEM).")
 @click.option("--trust", "trust_file", help="With --cms: trust anchors (PEM/DER); default: the token's certificates.")
 @json_option
 def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: str, mechanism: str | None,
-           raw_ecdsa: bool, on_token: bool, cms: bool, trust_file: str | None) -> None:
+           raw_ecdsa: bool, sm2_id: str | None, on_token: bool, cms: bool, trust_file: str | None) -> None:
     """Verify a signature. Exits 0 when valid and 1 when not.
 
     \b
@@ -107,12 +114,14 @@ def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: 
     data, signature = read_input(in_), read_input(sig)
     spki, key_type, token = _verification_key(selector, pubkey_file)
     mech = chosen_mechanism(mechanism, key_type)
-    if raw_ecdsa and mech.family == "ec":
+    if raw_ecdsa and mech.family in ("ec", "sm2"):
         signature = pubkey.ecdsa_raw_to_der(signature)
+    ident = _sm2_id(sm2_id)
     if on_token and token is not None and selector:
+        token.sm2_id = ident
         valid = token.verify(selector, data, signature, mech)
     else:
-        valid = pubkey.verify_host(spki, data, signature, mech)
+        valid = pubkey.verify_host(spki, data, signature, mech, sm2_id=ident or sm2.DEFAULT_ID)
     _verdict(valid, {"valid": valid, "mechanism": mech.value, "verified_by": "token" if on_token else "host"})
 
 
@@ -169,6 +178,15 @@ def _verification_key(selector: str | None, pubkey_file: str | None) -> tuple[by
         raise click.UsageError("give --key (a key on the token) or --pubkey FILE")
     token = open_selected()
     return token.public_key_der(selector), token.find_key(selector).key_type, token
+
+
+def _sm2_id(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    ident = text.encode("utf-8")
+    if not ident or len(ident) > 8191:
+        raise InvalidInput("--sm2-id is 1-8191 bytes")
+    return ident
 
 
 def chosen_mechanism(mechanism: str | None, key_type: KeyType | None) -> Mechanism:

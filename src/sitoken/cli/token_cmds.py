@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import click
 
-from ..discovery import list_tokens, open_free_token
+from ..discovery import list_tokens, open_free_token, skf_selected
 from ..pin import SO_PIN_POLICY, PinRole, PinStatus
-from ..token import TokenInfo
+from ..skf import ApplicationTemplate
+from ..token import Token, TokenInfo
 from .common import (
     confirm,
+    device_key_options,
     emit,
     final_try_option,
     force_option,
     json_option,
     open_selected,
     pin_options,
+    read_device_key,
     read_pin,
     selection_options,
     state,
@@ -59,28 +62,30 @@ def token_group() -> None:
     Examples:
       sitoken token init --label counter-01 --so-pin-env SO_PIN
       sitoken token init --token old-label --label reused --force --so-pin-file so.txt
+      sitoken token init --module skf --token dev1 --label SOCIAL --so-pin-env SO \
+          --device-key-file devkey.hex --user-retries 6 --so-retries 10
     """
 
 
 @token_group.command("init")
 @selection_options
-@click.option("--label", required=True, help="The token's new label (1-32 bytes).")
+@click.option("--label", required=True, help="The token's new label (1-32 bytes); on SKF, the application name.")
+@click.option("--user-retries", type=int, default=6, show_default=True, help="SKF: user PIN tries before it locks.")
+@click.option("--so-retries", type=int, default=10, show_default=True, help="SKF: admin PIN tries before it locks.")
 @pin_options("so-pin", "SO PIN")
+@device_key_options
 @force_option
 @json_option
-def token_init(label: str, force: bool) -> None:
+def token_init(label: str, user_retries: int, so_retries: int, force: bool) -> None:
     """Initialise a token: erase it, set its label and SO PIN.
 
     With --token, that token is re-initialised (everything on it is erased);
-    without it, the module's first uninitialised token is used.
+    without it, the module's first uninitialised token is used. On an SKF
+    device this creates the application (deleting the selected one) with the
+    SO PIN as its admin PIN and the given retry limits; it needs the device
+    authentication key (--device-key-env/--device-key-file).
     """
-    st = state()
-    if st.token:
-        token = open_selected()
-        confirm(f"Erase every key and certificate on token {st.token!r}?", force)
-    else:
-        token = open_free_token(module=st.module)
-        click.get_current_context().call_on_close(token.close)
+    token = _token_to_initialise(force, ApplicationTemplate(admin_retries=so_retries, user_retries=user_retries))
     so_pin = read_pin("so-pin", "SO PIN", new=True, policy=SO_PIN_POLICY)
     with so_pin:
         step(f"initialising token as {label!r} ...")
@@ -88,6 +93,19 @@ def token_init(label: str, force: bool) -> None:
     info = token.info()
     emit(token_dict(info), f"token initialised: {info.label} (serial {info.serial}); "
          "now set the user PIN with 'sitoken pin init'")
+
+
+def _token_to_initialise(force: bool, template: ApplicationTemplate) -> Token:
+    st = state()
+    if st.token or skf_selected(st.module, st.token):
+        token = open_selected(device_key=read_device_key(), template=template)
+        info = token.info()
+        if info.initialized:
+            confirm(f"Erase every key and certificate on token {st.token or info.uri!r}?", force)
+        return token
+    token = open_free_token(module=st.module)
+    click.get_current_context().call_on_close(token.close)
+    return token
 
 
 @click.group("pin")
