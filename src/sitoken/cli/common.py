@@ -8,15 +8,17 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .. import safefiles
 from ..errors import InvalidInput
 from ..pin import Pin, PinPolicy
-from ..skf import ApplicationTemplate, DeviceKey
 from ..token import Token
+
+if TYPE_CHECKING:
+    from ..skf import ApplicationTemplate, DeviceKey
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -235,6 +237,8 @@ def device_key_options(f: F) -> F:
 
 def read_device_key() -> DeviceKey | None:
     """The SKF device key from its option, else $SITOKEN_SKF_DEVICE_KEY_FILE; None when neither is given."""
+    from ..skf.devauth import DeviceKey
+
     kind, where = state().pin_sources.get("device-key", ("", ""))
     if kind == "env":
         return DeviceKey.from_env(where)

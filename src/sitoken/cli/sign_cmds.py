@@ -6,7 +6,7 @@ import base64
 
 import click
 
-from .. import pubkey, sm2
+from .. import pubkey
 from ..certs import load_certificates
 from ..certs.ontoken import TokenSigner, certificate_for_key, chain_for
 from ..errors import InvalidInput, SignatureInvalid, TokenError
@@ -121,7 +121,7 @@ def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: 
         token.sm2_id = ident
         valid = token.verify(selector, data, signature, mech)
     else:
-        valid = pubkey.verify_host(spki, data, signature, mech, sm2_id=ident or sm2.DEFAULT_ID)
+        valid = pubkey.verify_host(spki, data, signature, mech, sm2_id=ident)
     _verdict(valid, {"valid": valid, "mechanism": mech.value, "verified_by": "token" if on_token else "host"})
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..discovery import list_tokens, open_free_token, skf_selected
 from ..pin import SO_PIN_POLICY, PinRole, PinStatus
-from ..skf import ApplicationTemplate
 from ..token import Token, TokenInfo
+
+if TYPE_CHECKING:
+    from .. import skf
 from .common import (
     confirm,
     device_key_options,
@@ -85,6 +89,8 @@ def token_init(label: str, user_retries: int, so_retries: int, force: bool) -> N
     SO PIN as its admin PIN and the given retry limits; it needs the device
     authentication key (--device-key-env/--device-key-file).
     """
+    from ..skf import ApplicationTemplate
+
     token = _token_to_initialise(force, ApplicationTemplate(admin_retries=so_retries, user_retries=user_retries))
     so_pin = read_pin("so-pin", "SO PIN", new=True, policy=SO_PIN_POLICY)
     with so_pin:
@@ -95,7 +101,7 @@ def token_init(label: str, user_retries: int, so_retries: int, force: bool) -> N
          "now set the user PIN with 'sitoken pin init'")
 
 
-def _token_to_initialise(force: bool, template: ApplicationTemplate) -> Token:
+def _token_to_initialise(force: bool, template: skf.ApplicationTemplate) -> Token:
     st = state()
     if st.token or skf_selected(st.module, st.token):
         token = open_selected(device_key=read_device_key(), template=template)

@@ -10,7 +10,6 @@ import hashlib
 from dataclasses import dataclass
 
 from asn1crypto import core, keys
-from cryptography.hazmat.primitives import hashes
 
 from ..errors import InvalidInput
 
@@ -44,6 +43,8 @@ def sm3(data: bytes) -> bytes:
     """SM3 digest (hashlib when its OpenSSL has SM3, else cryptography's bundled one)."""
     if "sm3" in hashlib.algorithms_available:
         return hashlib.new("sm3", data).digest()
+    from cryptography.hazmat.primitives import hashes
+
     digest = hashes.Hash(hashes.SM3())
     digest.update(data)
     return digest.finalize()
