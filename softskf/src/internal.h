@@ -77,6 +77,21 @@ typedef struct {
     sk_dev st;
 } sk_tx;
 
+/* state.c: the model's helpers and the state file format */
+int state_serialise(const sk_dev *d, char **out, size_t *len);
+int state_parse(sk_dev *d, char *text);
+sk_app *dev_find_app(sk_dev *d, const char *name);
+sk_cont *app_find_cont(sk_app *a, const char *name);
+sk_file *app_find_file(sk_app *a, const char *name);
+uint32_t dev_used_space(const sk_dev *d);
+void dev_free(sk_dev *d);
+void app_free(sk_app *a);
+void cont_free(sk_cont *c);
+void buf_free(sk_buf *b);
+int buf_set(sk_buf *b, const void *p, size_t n);
+void buf_move(sk_buf *to, sk_buf *from);
+void array_remove(void *items, size_t *count, size_t stride, void *item);
+
 /* store.c */
 ULONG store_root(char *out, size_t cap);
 int conf_get(const char *key, char *out, size_t cap);
@@ -89,17 +104,6 @@ ULONG store_create_device(const char *root, const char *dev, const char *label, 
 ULONG store_delete_device(const char *root, const char *dev);
 ULONG store_list_devices(const char *root, int present_only, char **list, size_t *len);
 ULONG store_device_present(const char *root, const char *dev, int *present);
-sk_app *dev_find_app(sk_dev *d, const char *name);
-sk_cont *app_find_cont(sk_app *a, const char *name);
-sk_file *app_find_file(sk_app *a, const char *name);
-uint32_t dev_used_space(const sk_dev *d);
-void dev_free(sk_dev *d);
-void app_free(sk_app *a);
-void cont_free(sk_cont *c);
-void buf_free(sk_buf *b);
-int buf_set(sk_buf *b, const void *p, size_t n);
-void buf_move(sk_buf *to, sk_buf *from);
-void array_remove(void *items, size_t *count, size_t stride, void *item);
 
 /* handles.c: every handle given out is registered, so a stale or forged one is refused.
  * Each handle starts with sk_hdr; closing a parent closes its children. */
