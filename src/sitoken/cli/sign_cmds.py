@@ -7,10 +7,7 @@ import base64
 import click
 
 from .. import pubkey
-from ..certs import load_certificates
-from ..certs.ontoken import TokenSigner, certificate_for_key, chain_for
 from ..errors import InvalidInput, SignatureInvalid, TokenError
-from ..signing.cms import sign_cms, verify_cms
 from ..token import KeyType, Mechanism, Token
 from . import exitcodes
 from .common import (
@@ -78,6 +75,10 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
 
 
 def _cms_signature(token: Token, selector: str, data: bytes, mech: Mechanism, attached: bool) -> bytes:
+    # CMS pulls in certificates and asn1crypto's CMS: loaded here, so a raw signature does not pay.
+    from ..certs.ontoken import TokenSigner, certificate_for_key, chain_for
+    from ..signing.cms import sign_cms
+
     cert = certificate_for_key(token, selector)
     chain = chain_for(token, cert)[1:]
     return sign_cms(TokenSigner(token, selector), cert.der, data, chain=chain, detached=not attached, mechanism=mech)
@@ -138,6 +139,9 @@ def _verdict(valid: bool, doc: dict[str, object], reason: str = "") -> None:
 
 def _verify_cms(in_: str | None, sig: str, trust_file: str | None) -> None:
     data = read_input(in_) if in_ else None
+    from ..certs import load_certificates
+    from ..signing.cms import verify_cms
+
     trust = load_certificates(read_input(trust_file)) if trust_file else _token_trust()
     try:
         result = verify_cms(_cms_der(read_input(sig)), data, trust=trust)
