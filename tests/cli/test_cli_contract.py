@@ -123,3 +123,16 @@ def test_json_failure_is_a_single_document(cli, sim_token: str) -> None:  # type
     done = cli("--token", sim_token, "key", "delete", "--key", "nothing-here", "--force", "--pin-env", "PIN", "--json")
     assert done.code == exitcodes.KEY_NOT_FOUND
     assert json.loads(done.out)["error"] == "key-not-found"
+
+
+def test_shell_completion_offers_lazily_loaded_commands() -> None:
+    """`_SITOKEN_COMPLETE` (docs/cli.md): completion sees every command, loaded or not."""
+    import os
+
+    script = os.path.join(os.path.dirname(sys.executable), "sitoken")
+    env = {**os.environ, "_SITOKEN_COMPLETE": "bash_complete", "COMP_WORDS": "sitoken key ge", "COMP_CWORD": "2"}
+    done = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "plain,generate" in done.stdout.split()
+    env.update(COMP_WORDS="sitoken re", COMP_CWORD="1")
+    offered = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60).stdout.split()
+    assert {"plain,readers", "plain,renew", "plain,reissue", "plain,report-loss"} <= set(offered)
