@@ -257,3 +257,20 @@ def test_loss_report_on_the_card_needs_the_so_pin_to_wipe_it(reader: str, tmp_pa
         no_so.journal.close()
     assert card_state(reader) == before
     assert Path(report.revocation_request).exists()
+
+
+def test_provisioning_one_holder_costs_at_most_30_apdus(pcsc_bed: PcscBed, reader: str, tmp_path: Path) -> None:
+    # Counted at the card (the bed's log): init, PIN, key, CSR, certificate, the sign/verify round trip.
+    counter = make_counter(tmp_path, reader)
+    mark = pcsc_bed.apdu_mark(0)
+    try:
+        assert counter.provision(validated_person()).state == "done"
+    finally:
+        counter.journal.close()
+    headers = [record.header for record in pcsc_bed.apdus(0, mark)]
+    # The emulator generates keys in a background pool and may answer a GENERATE with 6F00
+    # ("key not ready"), which the driver retries: a retry is the bed's cost, not sitoken's.
+    generate = "00 47 80 00"
+    counted = [h for i, h in enumerate(headers) if not (h == generate and headers[i - 1] == generate)]
+    assert len(counted) <= 30, f"{len(counted)}: " + " | ".join(counted)
+    assert "00 20 00 82" not in counted  # PW1 in the signing mode only

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate
 from . import openpgp_data as od
 from . import tlv
 from .apdu import SW_OK, ApduSession, CommandApdu, Connection, error_for_sw, pin_error
+from .openpgp_cache import CardCache
 from .openpgp_data import PW1_SIGN, PW3, ApplicationData, KeySlot
 from .tlv import MalformedResponse
 
@@ -62,33 +65,14 @@ class _LoginState:
     # Cards in "PW1 valid for one signature" mode forget PW1 after each signature; the
     # PIN is kept (wipeable, never printed) to re-verify, as OpenSC and gpg-agent do.
     pin: Pin | None = field(default=None, repr=False)
+    admin_pin: Pin | None = field(default=None, repr=False)  # which PIN verified PW3 (83)
 
     def forget(self) -> None:
-        if self.pin is not None:
-            self.pin.wipe()
-        self.pin = None
+        for pin in (self.pin, self.admin_pin):
+            if pin is not None:
+                pin.wipe()
+        self.pin = self.admin_pin = None
         self.verified.clear()
-
-
-@dataclass
-class _CardCache:
-    """What the card said this session, kept until a command changes it (or the card leaves).
-
-    Each round trip costs milliseconds on a real reader: DO 6E, the PW status, the
-    cardholder name, public keys and certificates are read once and dropped only by
-    what changes them (PIN commands, key generation, PUT DATA, reset, removal).
-    """
-
-    app: ApplicationData | None = None
-    pw: od.PwStatus | None = None  # fresher than app.pw_status once a PIN command ran
-    name: bytes | None = None
-    public_keys: dict[KeySlot, bytes] = field(default_factory=dict)
-    certificates: dict[KeySlot, bytes] = field(default_factory=dict)
-
-    def clear(self) -> None:
-        self.app = self.pw = self.name = None
-        self.public_keys.clear()
-        self.certificates.clear()
 
 
 class OpenPgpCard(Token):
@@ -104,7 +88,7 @@ class OpenPgpCard(Token):
         self.so_policy = so_policy or OPENPGP_SO_POLICY
         self._session = ApduSession(connection)
         self._login = _LoginState()
-        self._cache = _CardCache()
+        self._cache = CardCache()
         self._session.extended = _announces_extended_length(connection)
         self._select()
         self._session.extended = self._app_data().extended_length
@@ -147,6 +131,7 @@ class OpenPgpCard(Token):
         return 65535 if self._session.extended else 256
 
     def _select(self) -> None:
+        self._cache.occurrence = None  # SELECT resets the DO occurrence to the first
         cmd = CommandApdu(0x00, 0xA4, 0x04, 0x00, od.OPENPGP_AID)
         _, sw = self._transceive(cmd)
         if sw != SW_OK:
@@ -175,18 +160,23 @@ class OpenPgpCard(Token):
     def _app_data(self) -> ApplicationData:
         if self._cache.app is None:
             app = ApplicationData.parse(self._get_data(od.DO_APPLICATION_RELATED))
-            self._cache.app, self._cache.pw = app, app.pw_status
+            self._cache.app = app
+            self._cache.pw_read(app.pw_status)
         else:
             self._still_present()
         return self._cache.app
 
-    def _pw_status(self) -> od.PwStatus:
-        if self._cache.pw is None:
+    def _pw_status(self, reference: int | None = None) -> od.PwStatus:
+        """The PW status; read again when the counter asked for (None: any) may have changed."""
+        stale = self._cache.pw_stale
+        wanted = _pw_counter(reference) if reference is not None else None
+        if self._cache.pw is None or (stale and wanted is None) or wanted in stale:
             if self._cache.app is None:
                 return self._app_data().pw_status  # one read gives both
-            self._cache.pw = od.PwStatus.parse(self._get_data(od.DO_PW_STATUS, od.PW_STATUS_SIZE))
+            self._cache.pw_read(od.PwStatus.parse(self._get_data(od.DO_PW_STATUS, od.PW_STATUS_SIZE)))
         else:
             self._still_present()
+        assert self._cache.pw is not None  # read just now, or kept
         return self._cache.pw
 
     # -- discovery ---------------------------------------------------------------------
@@ -225,7 +215,7 @@ class OpenPgpCard(Token):
         return aid.serial_hex.lower(), f"{aid.manufacturer_id:04x}{aid.serial_hex}".lower()
 
     def pin_status(self, role: PinRole = PinRole.USER) -> PinStatus:
-        status = self._pw_status()
+        status = self._pw_status(PW3 if role is PinRole.SO else PW1_SIGN)
         tries = status.pw1_tries if role is PinRole.USER else status.pw3_tries
         return _pin_status(role, tries)
 
@@ -247,7 +237,7 @@ class OpenPgpCard(Token):
 
     def _check_tries(self, reference: int, force: bool) -> None:
         """Refuse before the card is touched: blocked, or one try left without ``force``."""
-        tries = self._pw_status().tries(reference)
+        tries = self._pw_status(reference).tries(reference)
         what = "admin PIN" if reference == PW3 else "PIN"
         if tries == 0:
             raise PinLocked(f"the {what} is blocked; nothing was sent to the card")
@@ -256,13 +246,15 @@ class OpenPgpCard(Token):
 
     def _pin_command(self, cmd: CommandApdu, reference: int, action: str) -> None:
         """Send a VERIFY / CHANGE REFERENCE DATA; a refusal becomes PinIncorrect or PinLocked."""
-        self._cache.pw = None  # a try spent, or the counter reset: read it again when asked
+        counter = _pw_counter(reference)
         _, sw = self._transceive(cmd)
         if sw == SW_OK:
+            self._cache.pin_succeeded(counter)
             return
+        self._cache.pin_failed(counter)
         if sw in _PIN_FAILED or sw & 0xFFF0 == 0x63C0:
             # Read the counter back: some cards (the emulator) answer 6982, not 63Cx.
-            raise pin_error(action, self._pw_status().tries(reference), sw)
+            raise pin_error(action, self._pw_status(reference).tries(reference), sw)
         raise error_for_sw(sw, action)
 
     def _verify(self, reference: int, pin: Pin, action: str) -> None:
@@ -285,9 +277,19 @@ class OpenPgpCard(Token):
         self._login.pin = Pin(pin.reveal())
 
     def login_admin(self, so_pin: Pin, *, force: bool = False) -> None:
-        """Verify the admin PIN (PW3): needed for key generation and certificate import."""
+        """Verify the admin PIN (PW3): needed for key generation and certificate import.
+
+        Sent once per session: PW3 stays verified on the card until logout, so a second
+        call with the PIN this session verified costs no APDU (another PIN is sent).
+        """
+        admin = self._login.admin_pin
+        if PW3 in self._login.verified and admin is not None and hmac.compare_digest(admin.reveal(), so_pin.reveal()):
+            return
         self._check_tries(PW3, force)
         self._verify(PW3, so_pin, "VERIFY PW3")
+        if admin is not None:
+            admin.wipe()
+        self._login.admin_pin = Pin(so_pin.reveal())
 
     def logout(self) -> None:
         """Reset the access status of the PINs this session verified, and only those."""
@@ -316,9 +318,9 @@ class OpenPgpCard(Token):
         """Unblock: VERIFY PW3, then RESET RETRY COUNTER sets PW1 and its full counter."""
         self.policy.enforce(new_pin)
         self.login_admin(so_pin, force=force)
-        self._cache.pw = None
         self._send(CommandApdu(0x00, 0x2C, 0x02, PW1_SIGN, new_pin.reveal()),
                    "RESET RETRY COUNTER")
+        self._cache.pin_succeeded(PW1_SIGN)
 
     def init_pin(self, so_pin: Pin, new_pin: Pin) -> None:
         self.reset_pin(so_pin, new_pin)
@@ -334,7 +336,7 @@ class OpenPgpCard(Token):
         name = _name_for(label)
         if so_pin.reveal() != FACTORY_PW3:
             self.so_policy.enforce(so_pin)  # checked before the card is touched
-        if not (force and self._pw_status().pw3_tries == 0):
+        if not (force and self._pw_status(PW3).pw3_tries == 0):
             self.login_admin(so_pin, force=force)
         self._send(CommandApdu(0x00, 0xE6, 0x00, 0x00), "TERMINATE DF")
         self._send(CommandApdu(0x00, 0x44, 0x00, 0x00), "ACTIVATE FILE")
@@ -344,6 +346,7 @@ class OpenPgpCard(Token):
         with Pin(FACTORY_PW3) as factory:
             self._verify(PW3, factory, "VERIFY PW3 (factory)")
             self._put_data(od.DO_NAME, name, "PUT DATA name")
+            self._cache.name = name  # what the card holds now: no need to read DO 65 back
             if so_pin.reveal() != FACTORY_PW3:
                 cmd = CommandApdu(0x00, 0x24, 0x00, PW3, factory.reveal() + so_pin.reveal())
                 self._pin_command(cmd, PW3, "CHANGE REFERENCE DATA PW3")
@@ -382,8 +385,12 @@ class OpenPgpCard(Token):
         created = int(time.time())
         der = od.rsa_public_key_der(template)
         self._cache.certificates.pop(slot, None)  # the old key's certificate no longer matches
-        self._put_data(_FINGERPRINT_TAG[slot], od.openpgp_fingerprint(der, created), "PUT DATA fp")
+        fingerprint = od.openpgp_fingerprint(der, created)
+        app = self._app_data()
+        self._put_data(_FINGERPRINT_TAG[slot], fingerprint, "PUT DATA fp")
         self._put_data(_TIMESTAMP_TAG[slot], created.to_bytes(4, "big"), "PUT DATA time")
+        # DO 6E as the card holds it now: only this slot's fingerprint changed (C1-C3 were set above).
+        self._cache.app = dataclasses.replace(app, fingerprints=_with_fingerprint(app, slot, fingerprint))
         self._cache.public_keys[slot] = der  # the card just sent it
         return self.find_key(slot.label)
 
@@ -477,8 +484,11 @@ class OpenPgpCard(Token):
         if self._app_data().aid.version[0] < 3:
             return
         occurrence = od.CERTIFICATE_OCCURRENCE[slot]
+        if self._cache.occurrence == occurrence:
+            return  # still selected: only SELECT DATA, SELECT and a reset change it
         cmd = CommandApdu(0x00, 0xA5, occurrence, 0x04, od.SELECT_CERTIFICATE)
         self._send(cmd, f"SELECT DATA 7F21 occurrence {occurrence}")
+        self._cache.occurrence = occurrence
 
     def read_certificate(self, selector: str = "sig") -> bytes | None:
         """The certificate (DER) of the key in slot ``selector``, or None when its DO is empty."""
@@ -517,8 +527,6 @@ class OpenPgpCard(Token):
         self._write_certificate(_slot(selector), b"")
 
     def _write_certificate(self, slot: KeySlot, der: bytes) -> None:
-        # Selected again before every write, even when this session selected it last:
-        # another program sharing the reader may have moved the selection.
         self._cache.certificates.pop(slot, None)
         self._select_certificate(slot)
         tag = od.DO_CARDHOLDER_CERTIFICATE
@@ -538,6 +546,17 @@ class OpenPgpCard(Token):
         close = getattr(self.connection, "close", None)
         if close is not None:
             close()
+
+
+def _with_fingerprint(app: ApplicationData, slot: KeySlot, fingerprint: bytes) -> tuple[bytes, bytes, bytes]:
+    fps = list(app.fingerprints)
+    fps[slot.number - 1] = fingerprint
+    return fps[0], fps[1], fps[2]
+
+
+def _pw_counter(reference: int) -> int:
+    """PW1 has one counter for both its modes (81 and 82)."""
+    return PW1_SIGN if reference == od.PW1_OTHER else reference
 
 
 def _announces_extended_length(connection: Connection) -> bool:
