@@ -81,3 +81,61 @@ def run_sitoken(args: list[str], env: dict[str, str], timeout: float = 120) -> s
 def write_batch(path: Path, records: list[dict[str, Any]]) -> Path:
     path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def many_applicants(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """``count`` distinct synthetic personal applicants (valid ID numbers, adults), reproducible by seed."""
+    import random
+
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while len(out) < count:
+        body = f"110105{rng.randint(1960, 2000)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(100, 999)}"
+        if body not in seen:
+            seen.add(body)
+            out.append({"kind": "personal", "name": f"Holder {len(out):03d}", "id_number": _id(body),
+                        "mobile": f"1380013{len(out):04d}"})
+    return out
+
+
+# Run in a child with the batch's own token store: lists every token, and logs in to each
+# journalled one with the holder's generated PIN to list its keys and certificates.
+INSPECT = r"""
+import json, sqlite3, sys
+from pathlib import Path
+from sitoken.certs import load_certificates
+from sitoken.certs.ontoken import token_certificates
+from sitoken.discovery import list_tokens, open_token
+from sitoken.pin import Pin
+state, pins = Path(sys.argv[1]), Path(sys.argv[2])
+db = sqlite3.connect(state / "journal.sqlite")
+rows = db.execute("SELECT subject_key, state, token_serial, key_id, certificate FROM enrolments").fetchall()
+out = {"tokens": [[t.label, t.serial] for t in list_tokens()], "enrolments": [], "issued": 0,
+       "claims": db.execute("SELECT count(*) FROM claims").fetchone()[0],
+       "done_events": db.execute("SELECT enrolment, count(*) FROM events WHERE step='done' "
+                                 "GROUP BY enrolment").fetchall()}
+for key, st, serial, key_id, cert in rows:
+    token = open_token(serial)
+    token.login(Pin((pins / f"{key}.pin").read_text().strip()))
+    keys = [[k.id, k.has_private, k.has_public] for k in token.keys()]
+    leaves = [c.der == cert for c in token_certificates(token) if not c.authority]
+    token.close()
+    out["enrolments"].append({"subject": key, "state": st, "serial": serial, "key_id": key_id,
+                              "keys": keys, "leaves": leaves})
+for path in (state / "local-ca" / "issued").glob("*.pem"):
+    try:
+        out["issued"] += len(load_certificates(path.read_bytes()))
+    except Exception:
+        pass
+print(json.dumps(out))
+"""
+
+
+def child_env(tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a sitoken child with its own token store and state directory under ``tmp``."""
+    from sitoken.provisioning.workflow import CRASH_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SOFTHSM2_CONF", "SITOKEN_MODULE", CRASH_ENV)}
+    return {**env, **PINS, "SITOKEN_SIM_DIR": str(tmp / "sim"), "SITOKEN_STATE_DIR": str(tmp / "state"),
+            **(extra or {})}

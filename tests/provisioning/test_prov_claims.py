@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prov_support import PERSON, Bed, validated
+from prov_support import PERSON, Bed, open_by_label, validated
 
 from sitoken.errors import JournalError
 from sitoken.provisioning.claims import ClaimHeld, ClaimLost, holder_resource
@@ -116,3 +116,72 @@ def test_provisioning_a_holder_another_process_holds_makes_nothing(make_counter:
         counter.provision(validated(PERSON))
     assert counter.journal.enrolments() == [] and counter.journal.holder(KEY) is None
     holder.close()
+
+
+def test_a_takeover_finds_the_token_a_dead_process_made_after_this_one_loaded_the_module(
+        make_counter: Any, bed: Bed) -> None:
+    from prov_support import PINS, write_batch
+
+    from sitoken.discovery import list_tokens
+    from sitoken.provisioning.workflow import CRASH_ENV
+
+    before = {t.serial for t in list_tokens()}  # this process has loaded SoftHSM: its token list is fixed now
+    one = write_batch(bed.root / "one.json", [PERSON])
+    env = {**os.environ, **PINS, "SITOKEN_STATE_DIR": str(bed.root / "state"), CRASH_ENV: "4"}  # after token init
+    killed = subprocess.run([sys.executable, "-m", "sitoken", "provision", "--applicant", str(one), "--so-pin-env",
+                             "SO_PIN", "--holder-pin-env", "HOLDER_PIN"], env=env, capture_output=True, timeout=120,
+                            check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = make_counter().provision(validated(PERSON))  # takes the dead process's claim and its token over
+    assert done.state == "done" and not any("starting again" in n for n in done.notes), done.notes
+    made = [t for t in list_tokens() if t.serial not in before]
+    assert [(t.label, t.serial) for t in made] == [(done.token_label, done.token_serial)]
+
+
+def _wait_stopped(pid: int) -> None:
+    for _ in range(600):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] == "T":
+            return
+        time.sleep(0.1)
+    raise AssertionError("the process never stopped at its hook")
+
+
+def test_a_stalled_process_whose_lease_was_taken_over_makes_nothing_when_it_wakes(bed: Bed) -> None:
+    from prov_support import PINS, write_batch
+
+    from sitoken.discovery import list_tokens, load_module
+    from sitoken.provisioning.claims import LEASE_ENV
+    from sitoken.provisioning.workflow import STOP_ENV
+
+    before = {t.serial for t in list_tokens()}
+    one = write_batch(bed.root / "one.json", [PERSON])
+    args = [sys.executable, "-m", "sitoken", "provision", "--applicant", str(one), "--so-pin-env", "SO_PIN",
+            "--holder-pin-env", "HOLDER_PIN", "--json"]
+    env = {**os.environ, **PINS, "SITOKEN_STATE_DIR": str(bed.root / "state"), LEASE_ENV: "1"}
+    # Stopped right before generating the key (its token made, the key's id journalled), like a
+    # suspended laptop: if it went on after waking, the token would hold a second key pair.
+    stalled = subprocess.Popen(args, env={**env, STOP_ENV: "7"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_stopped(stalled.pid)
+        time.sleep(1.5)  # its lease runs out
+        other = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert other.returncode == 0, other.stderr
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+    out, _ = stalled.communicate(timeout=120)
+    assert stalled.returncode == 13, out
+    assert b"claim-lost" in out
+    journal = Journal(bed.journal)
+    (enrolment,) = journal.enrolments()
+    assert enrolment.state == "done"
+    steps = [e.step for e in journal.events(enrolment.id)]
+    assert steps.count("key-ready") == 1 and steps.count("done") == 1 and "claim-takeover" in [
+        e.step for e in journal.events()]
+    journal.close()
+    load_module().reinitialize()  # this process's SoftHSM lists the tokens its children made only then
+    token = open_by_label(enrolment.token_label or "")
+    assert [(k.id, k.has_private, k.has_public) for k in token.keys()] == [(enrolment.key_id, True, True)]
+    token.close()
+    made = [t.serial for t in list_tokens() if t.serial not in before]
+    assert made == [enrolment.token_serial]  # one token, the stalled one's, finished by the other process

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prov_support import BAD_CHECK, ORG, PERSON, PERSON_2, PINS, write_batch
+from prov_support import BAD_CHECK, INSPECT, ORG, PERSON, PERSON_2, child_env, write_batch
 
 from sitoken.provisioning.workflow import CRASH_ENV
 
@@ -21,42 +20,6 @@ pytestmark = pytest.mark.slow
 
 KILLS = 6  # per scenario; a 3-holder batch passes about 54 hook points
 VALID = {PERSON["id_number"], ORG["credit_code"], PERSON_2["id_number"]}
-
-# Run in a child with the batch's own token store: lists every token, and logs in to each
-# journalled one with the holder's generated PIN to list its keys and certificates.
-INSPECT = r"""
-import json, sqlite3, sys
-from pathlib import Path
-from sitoken.certs import load_certificates
-from sitoken.certs.ontoken import token_certificates
-from sitoken.discovery import list_tokens, open_token
-from sitoken.pin import Pin
-state, pins = Path(sys.argv[1]), Path(sys.argv[2])
-db = sqlite3.connect(state / "journal.sqlite")
-rows = db.execute("SELECT subject_key, state, token_serial, key_id, certificate FROM enrolments").fetchall()
-out = {"tokens": [[t.label, t.serial] for t in list_tokens()], "enrolments": [], "issued": 0}
-for key, st, serial, key_id, cert in rows:
-    token = open_token(serial)
-    token.login(Pin((pins / f"{key}.pin").read_text().strip()))
-    keys = [[k.id, k.has_private, k.has_public] for k in token.keys()]
-    leaves = [c.der == cert for c in token_certificates(token) if not c.authority]
-    token.close()
-    out["enrolments"].append({"subject": key, "state": st, "serial": serial, "key_id": key_id,
-                              "keys": keys, "leaves": leaves})
-for path in (state / "local-ca" / "issued").glob("*.pem"):
-    try:
-        out["issued"] += len(load_certificates(path.read_bytes()))
-    except Exception:
-        pass
-print(json.dumps(out))
-"""
-
-
-def child_env(tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SOFTHSM2_CONF", "SITOKEN_MODULE", CRASH_ENV)}
-    return {**env, **PINS, "SITOKEN_SIM_DIR": str(tmp / "sim"), "SITOKEN_STATE_DIR": str(tmp / "state"),
-            **(extra or {})}
-
 
 def sitoken(args: list[str], env: dict[str, str]) -> int:
     return subprocess.run([sys.executable, "-m", "sitoken", *args], env=env, stdout=subprocess.DEVNULL,
