@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from sitoken.token import KeyType
+
 
 def require(condition: bool, what: str) -> None:
     """Skip when a test bed is missing, except under CI=true where that is a failure."""
@@ -14,3 +16,8 @@ def require(condition: bool, what: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"test bed missing in CI: {what}", pytrace=False)
     pytest.skip(f"test bed missing: {what}")
+
+
+def softhsm_key_types() -> tuple[KeyType, ...]:
+    """The key types SoftHSM generates: all sitoken knows but SM2 (no open-source PKCS#11 SM2)."""
+    return tuple(k for k in KeyType if k is not KeyType.SM2)

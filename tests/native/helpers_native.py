@@ -12,14 +12,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from bed_support import softhsm_key_types
 from sitoken._native_loader import native_status
-from sitoken.token import KeyType, Mechanism
+from sitoken.token import Mechanism
 
 SO_PIN = "so-pin-1357"
 USER_PIN = "batch7pin4"
 
 #: Key label on the test token = the KeyType value.
-KEY_TYPES = tuple(KeyType)
+KEY_TYPES = softhsm_key_types()
 
 
 def require_native() -> None:
