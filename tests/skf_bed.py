@@ -79,3 +79,21 @@ def openssl_verifies(spki: bytes, data: bytes, signature: bytes, ident: bytes = 
             capture_output=True, text=True, check=False,
         )
     return run.returncode == 0 and "Verified OK" in run.stdout
+
+
+def self_signed_certificate(name: str = "holder") -> bytes:
+    """A DER certificate to store in a slot (SKF slots keep whatever certificate they are given)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
@@ -236,6 +236,13 @@ class Token(abc.ABC):
     @abc.abstractmethod
     def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
         """Sign ``data``; ECDSA signatures come back DER-encoded."""
+
+    def sign_many(
+        self, selector: str, records: Iterable[bytes], mechanism: Mechanism | None = None
+    ) -> Iterator[bytes]:
+        """Sign each record in order with one key (the Python batch path; a driver may do better)."""
+        for record in records:
+            yield self.sign(selector, record, mechanism)
 
     @abc.abstractmethod
     def verify(

@@ -15,7 +15,7 @@ import pytest
 
 from cli_support import Outcome, invoke
 from sitoken.cli import exitcodes
-from skf_bed import SO_PIN, USER_PIN
+from skf_bed import SO_PIN, USER_PIN, openssl_verifies
 
 PINS = {"SO": SO_PIN, "PIN": USER_PIN, "NEW": "n3wpin88x", "BAD": "wrong9pin", "DEVKEY": b"1234567812345678".hex()}
 _names = itertools.count(1)
@@ -85,7 +85,9 @@ def test_wrong_pins_count_down_lock_and_the_admin_pin_unblocks(cli: Callable[...
     assert cli("key", "list", *sel, "--pin-env", "NEW", "--json").json() == []
 
 
-def test_tokens_doctor_and_token_init_with_the_device_key(cli: Callable[..., Outcome], device: str) -> None:
+def test_tokens_doctor_and_token_init_with_the_device_key(
+    tmp_path: Path, cli: Callable[..., Outcome], device: str
+) -> None:
     listed = cli("tokens", "--module", "skf", "--json")
     assert any(t["uri"] == f"skf:{device}/{device}" and t["driver"] == "skf" for t in listed.json())
     doctor = cli("doctor", "--module", "skf", "--token", device, "--json").json()
@@ -94,6 +96,13 @@ def test_tokens_doctor_and_token_init_with_the_device_key(cli: Callable[..., Out
     sel = ["--module", "skf", "--token", device]
     no_key = cli("token", "init", *sel, "--label", "SOCIAL", "--so-pin-env", "SO", "--force")
     assert no_key.code == exitcodes.INVALID_INPUT and "device authentication key" in no_key.err
+    key_file = tmp_path / "devkey"
+    key_file.write_text(PINS["DEVKEY"] + "\n")
+    key_file.chmod(0o644)
+    readable = cli("token", "init", *sel, "--label", "SOCIAL", "--so-pin-env", "SO", "--device-key-file",
+                   str(key_file), "--force")
+    assert readable.code == exitcodes.INVALID_INPUT and "readable by others" in readable.err
+    assert PINS["DEVKEY"] not in readable.out + readable.err
     done = cli("token", "init", *sel, "--label", "SOCIAL", "--so-pin-env", "SO", "--device-key-env", "DEVKEY",
                "--user-retries", "3", "--so-retries", "5", "--force", "--json")
     assert done.code == 0, done.err
@@ -101,3 +110,23 @@ def test_tokens_doctor_and_token_init_with_the_device_key(cli: Callable[..., Out
     assert cli("pin", "init", *sel, "--so-pin-env", "SO", "--new-pin-env", "PIN").code == 0
     assert cli("pin", "status", "--module", "skf", "--token", f"{device}/SOCIAL", "--json").json()["user"][
         "maximum"] == 3
+
+
+def test_sign_batch_on_an_skf_key(tmp_path: Path, cli: Callable[..., Outcome], device: str) -> None:
+    from sitoken import sm2
+
+    sel = ["--module", "skf", "--token", device]
+    assert cli("key", "generate", *sel, "--type", "sm2", "--label", "sign1", "--pin-env", "PIN").code == 0
+    files = []
+    for i in range(40):
+        files.append(tmp_path / f"record{i}.xml")
+        files[-1].write_bytes(f"<record n='{i}'/>".encode())
+    done = cli("sign-batch", *sel, "--key", "sign1", "--out-dir", str(tmp_path / "sigs"), "--pin-env", "PIN",
+               "--json", *map(str, files))
+    assert done.code == 0, done.err
+    assert (done.json()["signed"], done.json()["mechanism"]) == (40, "sm2-sm3")
+    assert cli("key", "export", *sel, "--key", "sign1", "--format", "der", "--out", str(tmp_path / "pub.der")).code == 0
+    public = sm2.Sm2PublicKey((tmp_path / "pub.der").read_bytes())
+    for path in files:
+        assert public.verify(path.read_bytes(), (tmp_path / "sigs" / (path.name + ".sig")).read_bytes())
+    assert openssl_verifies(public.spki, files[7].read_bytes(), (tmp_path / "sigs" / "record7.xml.sig").read_bytes())

@@ -19,7 +19,7 @@ from sitoken.errors import (
 from sitoken.pin import Pin, PinRole
 from sitoken.skf.constants import SAR_BY_NAME
 from sitoken.token import KeyType, Mechanism
-from skf_bed import SO_PIN, USER_PIN, factory_key, openssl_verifies
+from skf_bed import SO_PIN, USER_PIN, factory_key, openssl_verifies, self_signed_certificate
 
 WRONG = "wrong7pin"
 
@@ -183,7 +183,7 @@ def test_encryption_pair_from_an_envelope_and_certificates_per_slot(skf_token: s
     enc = skf_token.import_encryption_key("dual", envelope)
     assert (enc.label, enc.extra["usage"]) == ("dual/enc", "encryption")
     assert skf_token.public_key_der("dual/enc") == kmc_key.public_key().spki
-    sign_cert, enc_cert = _certificate("sign"), _certificate("enc")
+    sign_cert, enc_cert = self_signed_certificate("sign"), self_signed_certificate("enc")
     skf_token.import_certificate(sign_cert, key_id=b"dual")
     skf_token.import_certificate(enc_cert, label="dual/enc")
     stored = {c.label: c for c in skf_token.certificates()}
@@ -200,20 +200,3 @@ def test_delete_key_removes_its_container(skf_token: skf.SkfToken) -> None:
     assert skf_token.delete_key("gone").label == "gone"
     assert "gone" not in skf_token.containers() and skf_token.keys() == []
 
-
-def _certificate(name: str) -> bytes:
-    """A self-signed DER certificate: the slots store certificates whatever key they name."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.DER)

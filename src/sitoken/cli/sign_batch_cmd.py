@@ -10,18 +10,20 @@ from pathlib import Path
 
 import click
 
+from .. import pubkey
 from ..discovery import open_token
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotSupported
 from ..safefiles import check_output, write_file
-from ..signing.pool import PoolMember, pool_member, sign_many
-from ..token import Mechanism, Token
+from ..signing.pool import pool_member, sign_many
+from ..token import KeyType, Mechanism, Token
 from .common import emit, final_try_option, json_option, pin_options, read_pin, state
 
 
 @click.command("sign-batch")
-@click.option("--module", "module", metavar="PATH|NAME", help="PKCS#11 module (as for every command).")
-@click.option("--token", "tokens", multiple=True, metavar="LABEL|SERIAL|pkcs11:URI",
-              help="A token holding the key; repeat to sign on several side by side.")
+@click.option("--module", "module", metavar="PATH|NAME|skf[:PATH]",
+              help="PKCS#11 module or SKF library (as for every command).")
+@click.option("--token", "tokens", multiple=True, metavar="LABEL|SERIAL|pkcs11:URI|DEVICE[/APP]",
+              help="A token holding the key; repeat to sign on several side by side (PKCS#11 tokens).")
 @click.option("--key", "selector", required=True, help="Key label, or id:HEX (the same on every token).")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Where the signatures go.")
 @click.option("--suffix", default=".sig", show_default=True, help="Appended to each input's name.")
@@ -41,26 +43,52 @@ def sign_batch(module: str | None, tokens: tuple[str, ...], selector: str, out_d
 
     Without FILE arguments the paths are read from stdin, one per line. Each
     signature is written as OUT-DIR/NAME.sig. Every token must hold the key
-    (by label or id) and accept the same user PIN.
+    (by label or id) and accept the same user PIN. One SKF token signs on the
+    Python path (its SM2 key's Z computed once).
 
     \b
     Examples:
       sitoken sign-batch --token demo --key k1 --out-dir sigs/ --pin-env PIN *.pdf
       find in/ -name '*.xml' | sitoken sign-batch --token t1 --token t2 --key k1 --out-dir sigs/ --pin-env PIN
+      sitoken sign-batch --module skf --token ukey1 --key sign1 --out-dir sigs/ --pin-env PIN *.xml
     """
     paths = _inputs(files)
     outputs = _outputs(paths, Path(out_dir), suffix, force)
     mech = Mechanism(mechanism) if mechanism else None
     with ExitStack() as stack:
-        members = _members(stack, module, tokens or (state().token,), selector, sessions, allow_final_try)
-        key_type = members[0].key.key_type
-        signatures = sign_many(members, _read(paths), mech, ecdsa_format="raw" if raw_ecdsa else "der")
+        opened = _opened(stack, module, tokens or (state().token,), allow_final_try)
+        signatures, key_type, names = _signatures(opened, selector, sessions, mech, raw_ecdsa, paths)
         written = _write_all(signatures, outputs, paths, force)
     used = mech or key_type.default_mechanism
     pairs = [{"input": p, "signature": str(o)} for p, o in zip(paths, outputs, strict=True)]
-    emit({"signed": written, "key": selector, "mechanism": used.value, "tokens": [m.token for m in members],
+    emit({"signed": written, "key": selector, "mechanism": used.value, "tokens": names,
           "out_dir": out_dir, "files": pairs},
-         f"signed {written} files with {selector!r} ({used.value}) on {len(members)} token(s); signatures in {out_dir}")
+         f"signed {written} files with {selector!r} ({used.value}) on {len(names)} token(s); signatures in {out_dir}")
+
+
+def _signatures(opened: list[Token], selector: str, sessions: int, mech: Mechanism | None, raw_ecdsa: bool,
+                paths: list[str]) -> tuple[Iterator[bytes], KeyType, list[str]]:
+    """The pool over PKCS#11 tokens; one token of another driver (SKF) signs on the Python path."""
+    try:
+        members = [pool_member(token, selector, sessions=sessions) for token in opened]
+    except NotSupported:
+        if len(opened) != 1:
+            raise
+        return _one_token(opened[0], selector, mech, raw_ecdsa, paths)
+    signatures = sign_many(members, _read(paths), mech, ecdsa_format="raw" if raw_ecdsa else "der")
+    return signatures, members[0].key.key_type, [m.token for m in members]
+
+
+def _one_token(token: Token, selector: str, mech: Mechanism | None, raw_ecdsa: bool,
+               paths: list[str]) -> tuple[Iterator[bytes], KeyType, list[str]]:
+    key_type = token.find_key(selector).key_type
+    if key_type is None:
+        raise NotSupported(f"key {selector!r} has a type sitoken cannot sign with")
+    signatures = token.sign_many(selector, _read(paths), mech)
+    if raw_ecdsa and key_type.family in ("ec", "sm2"):
+        size = pubkey.curve_size(key_type)
+        signatures = (pubkey.ecdsa_der_to_raw(s, size) for s in signatures)
+    return signatures, key_type, [token.info().label]
 
 
 def _inputs(files: tuple[str, ...]) -> list[str]:
@@ -85,8 +113,8 @@ def _outputs(paths: list[str], out_dir: Path, suffix: str, force: bool) -> list[
     return outputs
 
 
-def _members(stack: ExitStack, module: str | None, selections: tuple[str | None, ...], selector: str,
-             sessions: int, allow_final_try: bool) -> list[PoolMember]:
+def _opened(stack: ExitStack, module: str | None, selections: tuple[str | None, ...],
+            allow_final_try: bool) -> list[Token]:
     opened: list[Token] = []
     for selection in selections:
         token = open_token(selection, module=module or state().module)
@@ -95,7 +123,7 @@ def _members(stack: ExitStack, module: str | None, selections: tuple[str | None,
     with read_pin("pin", "user PIN") as pin:
         for token in opened:
             token.login(pin, force=allow_final_try)
-    return [pool_member(token, selector, sessions=sessions) for token in opened]
+    return opened
 
 
 def _read(paths: list[str]) -> Iterator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .. import safefiles
 from ..errors import InvalidInput, SkfError
 from ..sm2 import sm4
 from .binding import SkfLibrary
@@ -35,11 +36,14 @@ class DeviceKey:
 
     @classmethod
     def from_file(cls, path: str) -> DeviceKey:
+        """From a file only its owner can read or write (refused otherwise, like a PIN file)."""
+        raw = safefiles.read_secret(path, "device key")
         try:
-            with open(path, encoding="ascii") as handle:
-                return cls.from_text(handle.read())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read the device key file {path}: {exc}") from None
+            return cls.from_text(raw.decode("ascii"))
+        except UnicodeDecodeError:
+            raise InvalidInput("a device authentication key is written as 32 hex digits") from None
+        finally:
+            raw[:] = bytes(len(raw))
 
     @classmethod
     def from_env(cls, variable: str) -> DeviceKey:

@@ -430,9 +430,14 @@ class SkfToken(Token):
     def _ident(self) -> bytes:
         return self.sm2_id or sm2.DEFAULT_ID
 
-    def sign_many(self, selector: str, records: Iterable[bytes]) -> Iterator[bytes]:
-        """SM2-with-SM3 signatures of many records, in order, on one open container (the Python batch path)."""
-        ref = self._mechanism(selector, Mechanism.SM2_SM3)[0]
+    def sign_many(
+        self, selector: str, records: Iterable[bytes], mechanism: Mechanism | None = None
+    ) -> Iterator[bytes]:
+        """Signatures of many records, in order; SM2 on one open container with Z computed once."""
+        ref, _, mechanism = self._mechanism(selector, mechanism)
+        if mechanism is not Mechanism.SM2_SM3:
+            yield from super().sign_many(selector, records, mechanism)
+            return
         if not ref.sign:
             raise MechanismUnsupported("SKF signs with a container's signature key only")
         with self._container(ref.container) as handle:
