@@ -153,3 +153,21 @@ def test_mutated_certificates_only_ever_raise_invalid_input(data: bytes) -> None
 @given(_mutated(to_pem([LEAF, *CHAIN])))
 def test_mutated_pem_bundles_only_ever_raise_invalid_input(data: bytes) -> None:
     _only_invalid_input(data)
+
+
+def test_a_certificate_is_parsed_once_and_kept_by_its_der() -> None:
+    from sitoken.certs import parse
+
+    leaf = bytes(LEAF)
+    parse._parsed.cache_clear()
+    first = parse.parse_certificate(leaf)
+    again = parse.parse_certificate(bytearray(leaf))  # same DER, another buffer
+    info = parse._parsed.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    assert first.asn1 is again.asn1 and first.crypto is again.crypto  # one parse, shared
+    assert first is not again  # ... in objects that chain walks still tell apart
+    broken = leaf[:-1]
+    for _ in range(2):  # a refusal is not kept: each call refuses again
+        with pytest.raises(InvalidInput):
+            parse.parse_certificate(broken)
+    assert parse._parsed.cache_info().currsize == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ _PEM_CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE"}
 _PEM_PKCS7_LABELS = {b"PKCS7", b"CMS"}
 _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s]+")
 MAX_CHAIN = 10  # deeper than any real hierarchy; bounds every walk below
+# Parsed certificates kept by DER: a batch's CA chain and the holders in flight, bounded so
+# memory stays flat however many holders a batch has.
+PARSED_KEPT = 64
 
 
 @dataclass(frozen=True, eq=False)  # identity: chain walks ask "is this one already used"
@@ -56,9 +60,23 @@ class ParsedCertificate:
 
 
 def parse_certificate(der: bytes) -> ParsedCertificate:
-    """Parse one DER certificate completely, or raise InvalidInput."""
+    """Parse one DER certificate completely, or raise InvalidInput.
+
+    The parse is kept by its DER: an enrolment looks at the same three certificates
+    dozens of times (chain order, key match, status, install, round trip), and a full
+    parse builds two object trees. Each call still gets its own ``ParsedCertificate``
+    (chain walks tell certificates apart by identity); the trees inside are shared and
+    only read.
+    """
     if not der:
         raise InvalidInput("certificate is empty")
+    asn1, crypto = _parsed(bytes(der))
+    return ParsedCertificate(der, asn1, crypto)
+
+
+@functools.lru_cache(maxsize=PARSED_KEPT)
+def _parsed(der: bytes) -> tuple[a509.Certificate, x509.Certificate]:
+    # Bad input raises, and lru_cache keeps no exception: a bad DER is parsed (and refused) each time.
     try:
         asn1 = a509.Certificate.load(der, strict=True)
         asn1.native  # noqa: B018 - asn1crypto parses lazily; force every field now
@@ -66,7 +84,7 @@ def parse_certificate(der: bytes) -> ParsedCertificate:
         crypto.extensions  # noqa: B018 - also lazy, and may be malformed
     except Exception as exc:  # both parsers raise assorted built-in errors on bad input
         raise InvalidInput(f"not a valid DER certificate: {_reason(exc)}") from None
-    return ParsedCertificate(der, asn1, crypto)
+    return asn1, crypto
 
 
 def _reason(exc: Exception) -> str:
