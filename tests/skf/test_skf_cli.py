@@ -68,9 +68,10 @@ def test_new_user_flow_sm2_key_and_a_signature_openssl_verifies(
 def test_wrong_pins_count_down_lock_and_the_admin_pin_unblocks(cli: Callable[..., Outcome], device: str) -> None:
     sel = ["--module", "skf", "--token", device]
     for left in (5, 4, 3, 2, 1):
-        wrong = cli("pin", "change", *sel, "--pin-env", "BAD", "--new-pin-env", "NEW", "--json")
+        wrong = cli("-vv", "pin", "change", *sel, "--pin-env", "BAD", "--new-pin-env", "NEW", "--json")
         assert wrong.code == exitcodes.PIN_INCORRECT and wrong.json()["remaining"] == left
-        assert PINS["BAD"] not in wrong.out + wrong.err
+        assert "SKF_ChangePIN() -> SAR_PIN_INCORRECT" in wrong.err  # traced, the PINs not
+        assert PINS["BAD"] not in wrong.out + wrong.err and PINS["NEW"] not in wrong.err
     status = cli("pin", "status", *sel, "--json").json()
     assert (status["user"]["state"], status["user"]["remaining"]) == ("final-try", 1)
     guarded = cli("pin", "change", *sel, "--pin-env", "PIN", "--new-pin-env", "NEW")

@@ -14,9 +14,10 @@ from typing import Any
 
 import cffi
 
+from .. import trace
 from ..errors import ModuleLoadError, NotSupported
 from .blobs import MalformedBlob, parse_name_list
-from .constants import SAR_BY_NAME, SAR_OK
+from .constants import SAR_BY_NAME, SAR_OK, sar_name
 from .errors import error_for_sar
 
 REQUIRED = (
@@ -141,7 +142,10 @@ class SkfLibrary:
         if function is None:
             raise NotSupported(f"the SKF library does not export {name}", rv=SAR_BY_NAME["SAR_NOTSUPPORTYETERR"],
                                function=name)
-        return int(function(*args)) & 0xFFFFFFFF
+        rv = int(function(*args)) & 0xFFFFFFFF
+        # Only the name and the code: the arguments include PIN buffers and key blobs.
+        trace.call("skf", name, None, sar_name(rv))
+        return rv
 
     def sized(self, name: str, *args: Any) -> bytes:
         """The output of a size-query call: ask the size with NULL, then fill a buffer of that size.
