@@ -34,6 +34,19 @@ def openpgp(pcsc_bed: PcscBed, card: Path) -> Iterator[object]:
 
 
 @pytest.fixture
+def keyed(openpgp: object) -> object:
+    """The open card with an RSA key in the signature slot, nothing left verified."""
+    from sitoken.pin import Pin
+    from sitoken.token import KeyType
+
+    with Pin(FACTORY_ADMIN_PIN) as admin:
+        openpgp.login_admin(admin)  # type: ignore[attr-defined]
+    openpgp.generate_key(KeyType.RSA2048, "sig")  # type: ignore[attr-defined]
+    openpgp.logout()  # type: ignore[attr-defined]
+    return openpgp
+
+
+@pytest.fixture
 def opensc(pcsc_bed: PcscBed, card: Path, monkeypatch: pytest.MonkeyPatch) -> OpenScBed:
     if not OPENSC_MODULE.exists():
         bed_missing(f"{OPENSC_MODULE} not found (apt package opensc)")

@@ -17,22 +17,12 @@ from sitoken.errors import PinIncorrect
 from sitoken.pcsc import send_apdus
 from sitoken.pcsc.openpgp import OpenPgpCard
 from sitoken.pin import Pin
-from sitoken.token import KeyType
 
 PINS = {"PIN": FACTORY_PIN, "ADMIN": FACTORY_ADMIN_PIN}
 SELECT_APP = "00 A4 04 00"
 GET_6E = "00 CA 00 6E"
 VERIFY_81 = "00 20 00 81"
 PSO_CDS = "00 2A 9E 9A"
-
-
-@pytest.fixture
-def keyed(openpgp: OpenPgpCard) -> OpenPgpCard:
-    with Pin(FACTORY_ADMIN_PIN) as admin:
-        openpgp.login_admin(admin)
-    openpgp.generate_key(KeyType.RSA2048, "sig")
-    openpgp.logout()
-    return openpgp
 
 
 def _cli_headers(bed: PcscBed, *args: str) -> list[str]:

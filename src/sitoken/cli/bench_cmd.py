@@ -10,7 +10,8 @@ import click
 from ..bench import BenchReport, Progress, format_report, run_bench
 from ..bench_pool import PoolRow, format_pool, pool_rows, run_pool_bench
 from ..discovery import open_token
-from ..errors import InvalidInput
+from ..errors import InvalidInput, ModuleLoadError
+from ..pkcs11.module import resolve_module
 from ..signing.pool import pool_member
 from ..token import KeyType
 from .common import pin_options, read_pin, state
@@ -50,10 +51,17 @@ def _threads(text: str | None) -> list[int] | None:
 @click.option("--token", "tokens", multiple=True, metavar="LABEL|SERIAL|pkcs11:URI",
               help="An existing token to measure; several: also all of them as a pool against the first.")
 @click.option("--key", "selector", help="With --token: the key to sign with (label or id:HEX).")
+@click.option("--card", "card", metavar="pcsc:READER",
+              help="Count APDUs and time operations on the OpenPGP card in READER, beside OpenSC's pkcs11-tool.")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="With --card: runs per operation (the median is shown).")
+@click.option("--signatures", type=click.IntRange(min=1), default=20, show_default=True,
+              help="With --card: signatures in one session for the steady-state figure.")
 @pin_options("pin", "user PIN")
 @click.option("--json", "json_", is_flag=True, help="Print one JSON document.")
 def bench(seconds: float, key_types: str | None, threads: str | None, pool: int | None, module: str | None,
-          tokens: tuple[str, ...], selector: str | None, json_: bool) -> None:
+          tokens: tuple[str, ...], selector: str | None, card: str | None, rounds: int, signatures: int,
+          json_: bool) -> None:
     """Measure signing speed: Python per-call, native batch and the bare C loop.
 
     Each path runs alone and next to a busy pure-Python thread. By default the
@@ -68,9 +76,13 @@ def bench(seconds: float, key_types: str | None, threads: str | None, pool: int 
       sitoken bench --pool 2 --key-types rsa2048,ec-p256
       sitoken bench --module /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so --token remote1 \\
           --token remote2 --key rsa --pin-env PIN
+      sitoken bench --card pcsc:0 --pin-env PIN            # APDUs and ms per operation, sitoken vs OpenSC
     """
     as_json = json_ or state().json
     progress = None if as_json else (lambda line: click.echo(line, err=True))
+    if card:
+        _card(card, rounds, signatures, as_json, progress)
+        return
     kinds = _key_types(key_types)
     report: BenchReport | None = None
     rows: tuple[PoolRow, ...] = ()
@@ -83,6 +95,21 @@ def bench(seconds: float, key_types: str | None, threads: str | None, pool: int 
     else:
         report = run_bench(seconds=seconds, key_types=kinds, threads=_threads(threads), progress=progress)
     _print(report, rows, as_json)
+
+
+def _card(selector: str, rounds: int, signatures: int, as_json: bool, progress: Progress | None) -> None:
+    from ..card_bench import format_card_report, run_card_bench
+    from ..pcsc import resolve_reader
+
+    reader = resolve_reader(selector.removeprefix("pcsc:"))
+    try:
+        opensc: str | None = resolve_module("opensc").path
+    except ModuleLoadError:
+        opensc = None  # measured alone, and the report says so
+    with read_pin("pin", "user PIN") as pin:
+        report = run_card_bench(reader, pin, rounds=rounds, signatures=signatures, opensc_module=opensc,
+                                progress=progress)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_card_report(report))
 
 
 def _existing(module: str | None, tokens: tuple[str, ...], selector: str | None, seconds: float,
