@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from ..errors import InvalidInput, SignatureInvalid
 from ..sm2 import SM2_WITH_SM3_OID
 from ..token import KeyType, Mechanism
+from .sniff import expected
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
@@ -60,8 +61,10 @@ def load_public_key(spki_der: bytes) -> PublicKey:
     """A cryptography public key from a DER SubjectPublicKeyInfo of a key type sitoken uses."""
     try:
         key = serialization.load_der_public_key(spki_der)
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise InvalidInput(f"public key not usable: {exc}") from None
+    except UnsupportedAlgorithm:
+        raise InvalidInput("the public key's type is not supported") from None
+    except ValueError:
+        raise expected("a public key", spki_der) from None
     if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
         raise InvalidInput(f"public key type {type(key).__name__} is not supported")
     return key
@@ -200,8 +203,13 @@ class SoftwareSigner:
     def from_pem(cls, data: bytes, password: bytes | None = None) -> SoftwareSigner:
         try:
             key = serialization.load_pem_private_key(data, password)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise InvalidInput(f"private key not readable: {exc}") from None
+        except TypeError:
+            raise InvalidInput("the private key is encrypted: give its password" if password is None
+                               else "the private key is not encrypted, yet a password was given") from None
+        except UnsupportedAlgorithm:
+            raise InvalidInput("the private key's type is not supported") from None
+        except ValueError:
+            raise expected("a private key", data, hint="or the password is wrong") from None
         if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey,
                                 ed25519.Ed25519PrivateKey)):
             raise InvalidInput(f"private key type {type(key).__name__} is not supported")

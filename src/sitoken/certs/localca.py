@@ -23,6 +23,7 @@ from ..safefiles import create_exclusive
 from ..token import KeyType
 from .keys import SoftwareSigner, key_type_of
 from .parse import load_certificates, to_pem
+from .sniff import expected
 
 try:
     import fcntl
@@ -259,8 +260,10 @@ def _load_request(data: bytes) -> x509.CertificateSigningRequest:
         valid = request.is_signature_valid
         key_type = key_type_of(request.public_key())
         request.extensions  # noqa: B018 - parsed lazily; a malformed one must fail here
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise InvalidInput(f"certificate request not usable: {exc}") from None
+    except UnsupportedAlgorithm:
+        raise InvalidInput("the certificate request's key type is not supported") from None
+    except ValueError:  # cryptography's Rust parser error text is not for people: say what the file is
+        raise expected("a certificate request", data) from None
     if not valid:
         raise InvalidInput("the certificate request's signature does not verify")
     if key_type is None:

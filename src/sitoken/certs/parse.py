@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from ..errors import InvalidInput
+from .sniff import expected
 
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL
@@ -82,14 +83,9 @@ def _parsed(der: bytes) -> tuple[a509.Certificate, x509.Certificate]:
         asn1.native  # noqa: B018 - asn1crypto parses lazily; force every field now
         crypto = x509.load_der_x509_certificate(der)
         crypto.extensions  # noqa: B018 - also lazy, and may be malformed
-    except Exception as exc:  # both parsers raise assorted built-in errors on bad input
-        raise InvalidInput(f"not a valid DER certificate: {_reason(exc)}") from None
+    except Exception:  # both parsers raise assorted built-in errors on bad input: say what it is instead
+        raise expected("a certificate", der) from None
     return asn1, crypto
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
 
 
 def _pkcs7_certificates(der: bytes) -> list[bytes]:
@@ -101,8 +97,8 @@ def _pkcs7_certificates(der: bytes) -> list[bytes]:
         found = [c.chosen.dump() for c in choices if c.name == "certificate"] if choices else []
     except InvalidInput:
         raise
-    except Exception as exc:  # asn1crypto raises assorted built-in errors on bad input
-        raise InvalidInput(f"not a valid PKCS#7 certificate bundle: {_reason(exc)}") from None
+    except Exception:  # asn1crypto raises assorted built-in errors on bad input
+        raise expected("CMS/PKCS#7 data", der) from None
     if not found:
         raise InvalidInput("PKCS#7 bundle holds no certificates")
     return found
@@ -112,8 +108,8 @@ def _from_der(der: bytes) -> list[bytes]:
     try:
         outer = core.load(der, strict=True)
         first = outer.contents[:1] if outer.contents else b""
-    except Exception as exc:  # asn1crypto raises assorted built-in errors on bad input
-        raise InvalidInput(f"not DER (truncated or has trailing bytes?): {_reason(exc)}") from None
+    except Exception:  # asn1crypto raises assorted built-in errors on bad input
+        raise expected("a certificate", der) from None
     if first == b"\x06":  # ContentInfo starts with an OID; a Certificate with a SEQUENCE
         return _pkcs7_certificates(der)
     return [der]
@@ -137,7 +133,7 @@ def _from_pem(data: bytes) -> list[bytes]:
         elif begin in _PEM_PKCS7_LABELS:
             found.extend(_pkcs7_certificates(_decode_base64(body, "PEM PKCS#7")))
     if not found:
-        raise InvalidInput("no CERTIFICATE or PKCS7 block in the PEM text")
+        raise expected("a certificate", data)
     return found
 
 
@@ -155,9 +151,13 @@ def load_certificates(data: bytes) -> list[bytes]:
         ders = _from_der(data)
     elif _BASE64_TEXT.fullmatch(data):
         # CA web pages often hand out the base64 of a certificate without PEM armour.
-        ders = _from_der(_decode_base64(data, "base64 certificate"))
+        try:
+            decoded = _decode_base64(data, "base64 certificate")
+        except InvalidInput:  # words and spaces look like base64 too: say it is text
+            raise expected("a certificate", data) from None
+        ders = _from_der(decoded)
     else:
-        raise InvalidInput("not a certificate: neither DER, PEM nor base64")
+        raise expected("a certificate", data)
     return [parse_certificate(der).der for der in ders]
 
 
@@ -165,8 +165,8 @@ def csr_pem(der: bytes) -> bytes:
     """PEM text for a DER certificate request."""
     try:
         request = x509.load_der_x509_csr(der)
-    except ValueError as exc:
-        raise InvalidInput(f"not a DER certificate request: {_reason(exc)}") from None
+    except ValueError:
+        raise expected("a certificate request", der) from None
     return request.public_bytes(serialization.Encoding.PEM)
 
 
@@ -248,6 +248,5 @@ def public_key_matches(cert_der: bytes, spki_der: bytes) -> bool:
     cert = parse_certificate(cert_der)
     try:
         return canonical_spki(cert.spki_der) == canonical_spki(spki_der)
-    except Exception as exc:  # the token's SPKI is outside input too
-        raise InvalidInput(f"public key is not a DER SubjectPublicKeyInfo: {_reason(exc)}") \
-            from None
+    except Exception:  # the token's SPKI is outside input too
+        raise expected("a public key", spki_der) from None

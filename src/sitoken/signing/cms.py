@@ -23,6 +23,7 @@ from ..certs.keys import (
 from ..certs.names import format_name
 from ..certs.parse import MAX_CHAIN, ParsedCertificate, parse_certificate, public_key_matches
 from ..certs.path import validate_path
+from ..certs.sniff import expected
 from ..errors import InvalidInput, KeyNotFound, SignatureInvalid
 from ..token import Mechanism
 
@@ -176,8 +177,8 @@ def _load_signed_data(cms_der: bytes) -> cms.SignedData:
         _parse_eagerly(signed)
     except InvalidInput:
         raise
-    except Exception as exc:  # asn1crypto raises assorted built-in errors on bad input
-        raise InvalidInput(f"not a DER CMS structure: {str(exc)[:200]}") from None
+    except Exception:  # asn1crypto raises assorted built-in errors on bad input: say what it is instead
+        raise expected("CMS/PKCS#7 data", cms_der) from None
     return signed
 
 
