@@ -14,6 +14,7 @@ from sitoken.errors import (
     PinIncorrect,
     PinLocked,
     PinPolicyError,
+    TokenAbsent,
     TokenNotFound,
 )
 from sitoken.pin import Pin, PinRole
@@ -200,3 +201,20 @@ def test_delete_key_removes_its_container(skf_token: skf.SkfToken) -> None:
     assert skf_token.delete_key("gone").label == "gone"
     assert "gone" not in skf_token.containers() and skf_token.keys() == []
 
+
+
+def test_an_unplugged_device_is_absent_and_comes_back(skf_token: skf.SkfToken) -> None:
+    import subprocess
+
+    util = skf.softskf.util_path()
+    assert util is not None
+    subprocess.run([util, "unplug", skf_token.device], check=True, timeout=30)
+    with pytest.raises(TokenAbsent):
+        skf_token.pin_status()
+    assert skf_token.device not in skf.devices("skf")
+    with pytest.raises(TokenNotFound):
+        skf.open_token("skf", skf_token.device)
+    skf_token.close()  # quiet on a removed device
+    subprocess.run([util, "plug", skf_token.device], check=True, timeout=30)
+    with skf.open_token("skf", skf_token.device) as back:
+        assert back.pin_status().remaining == 6
