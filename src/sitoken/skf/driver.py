@@ -299,7 +299,7 @@ class SkfToken(Token):
         except (KeyNotFound, blobs.MalformedBlob):
             return None
         except TokenError as exc:
-            if exc.rv is None:
+            if exc.rv is None or isinstance(exc, TokenAbsent):
                 raise
             return None  # libraries differ in how they say "no key here"
         return KeyInfo(
