@@ -62,7 +62,8 @@ DESCRIPTIONS = {
     BATCH_INCOMPLETE: "`batch`: some rows were invalid, in conflict, failed, or held by another running process; "
                       "the others were done (see the summary)",
     INTERNAL: "a bug in sitoken (`SITOKEN_DEBUG=1` prints the traceback)",
-    INTERRUPTED: "interrupted by Ctrl-C: the current step was finished or rolled back; the resume command is printed",
+    INTERRUPTED: ("interrupted by Ctrl-C (`batch` finishes the current row first, then prints what was done "
+                  "and the command that carries on)"),
 }
 
 

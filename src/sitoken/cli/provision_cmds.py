@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -307,23 +310,103 @@ def _check_only(ctx: click.Context, file: str, opts: dict[str, Any]) -> None:
 
 
 def _run_with_progress(counter: Counter, rows: list[Any], batch_id: str, resume: bool) -> BatchSummary:
-    if state().json:
-        counter.progress = lambda _m: None
-        return run_batch(counter, rows, batch=batch_id, resume=resume)
-    if not sys.stderr.isatty():
-        counter.progress = lambda _m: None
-        return run_batch(counter, rows, batch=batch_id, resume=resume,
-                         progress=lambda o: click.echo(_row_line(o)))
-    counter.progress = lambda _m: None
-    lines: list[str] = []
-    with click.progressbar(length=len(rows), label="provisioning", file=sys.stderr) as bar:
-        def advance(o: RowOutcome) -> None:
-            lines.append(_row_line(o))
-            bar.update(1)
+    """Run the batch; Ctrl-C lets the current row finish, then stops with what was done (exit 130)."""
+    done: list[RowOutcome] = []
+    live = _LiveProgress(len(rows)) if not state().json and sys.stderr.isatty() else None
+    counter.progress = live.step if live else (lambda _m: None)
+    with _finish_row_on_ctrl_c() as stop:
+        def tell(o: RowOutcome) -> None:
+            done.append(o)
+            if live is not None:
+                live.row(_row_line(o))
+            elif not state().json:
+                click.echo(_row_line(o))
+            if stop.is_set():
+                raise _Interrupted()
 
-        summary = run_batch(counter, rows, batch=batch_id, resume=resume, progress=advance)
-    click.echo("\n".join(lines))
-    return summary
+        try:
+            return run_batch(counter, rows, batch=batch_id, resume=resume, progress=tell)
+        except _Interrupted:
+            if live is not None:
+                live.clear()
+            raise click.exceptions.Exit(_report_interruption(done, len(rows))) from None
+        finally:
+            if live is not None:
+                live.clear()
+
+
+class _Interrupted(Exception):
+    """Ctrl-C arrived; raised between rows, once the current row is finished."""
+
+
+@contextmanager
+def _finish_row_on_ctrl_c() -> Iterator[threading.Event]:
+    """The first Ctrl-C asks to stop after the current row; a second one stops at once (the journal
+    keeps each step, so --resume carries on the row it stopped in)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("\nCtrl-C: finishing the current row, then stopping (Ctrl-C again to stop at once)", err=True)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _report_interruption(done: list[RowOutcome], total: int) -> int:
+    counts = ", ".join(f"{sum(o.outcome == k for o in done)} {k}" for k in sorted({o.outcome for o in done}))
+    resume = " ".join(shlex.quote(a) for a in ["sitoken", *_args_with_resume()])
+    message = (f"interrupted after {len(done)} of {total} row(s) ({counts or 'none done'}); "
+               f"carry on with: {resume}")
+    payload = {"error": "interrupted", "message": message, "exit_code": exitcodes.INTERRUPTED,
+               "rows": [o.to_dict() for o in done], "resume_command": resume}
+    emit(payload, message)
+    if not state().json:
+        click.echo(f"error: {message}", err=True)
+    return exitcodes.INTERRUPTED
+
+
+def _args_with_resume() -> list[str]:
+    args = sys.argv[1:]
+    return args if "--resume" in args else [*args, "--resume"]
+
+
+class _LiveProgress:
+    """A bar on stderr with the current step; each finished row is printed above it as it happens."""
+
+    WIDTH = 24
+
+    def __init__(self, total: int) -> None:
+        self.total, self.finished, self.current = total, 0, ""
+        self._draw()
+
+    def step(self, message: str) -> None:
+        self.current = message
+        self._draw()
+
+    def row(self, line: str) -> None:
+        self.clear()
+        click.echo(line)
+        self.finished += 1
+        self.current = ""
+        self._draw()
+
+    def clear(self) -> None:
+        click.echo("\r\033[K", nl=False, err=True)
+
+    def _draw(self) -> None:
+        filled = self.WIDTH * self.finished // max(self.total, 1)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        text = f"\r\033[Kprovisioning [{bar}] {self.finished}/{self.total} {self.current}"
+        click.echo(text[:200], nl=False, err=True)
 
 
 # --- lifecycle ------------------------------------------------------------------------------
