@@ -85,6 +85,8 @@ def _status_for(exc: BaseException, argv: list[str]) -> int:
         return fail(exitcodes.for_error(exc), exc.to_dict(), str(exc), as_json)
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
+    if isinstance(exc, click.exceptions.Abort) and isinstance(exc.__cause__, KeyboardInterrupt):
+        exc = exc.__cause__  # click turns Ctrl-C into Abort; it is an interruption, not a refusal
     if isinstance(exc, click.exceptions.Abort):
         return fail(exitcodes.ABORTED, {"error": "aborted", "message": "aborted"}, "aborted", as_json)
     if isinstance(exc, click.UsageError):

@@ -312,9 +312,11 @@ def _check_only(ctx: click.Context, file: str, opts: dict[str, Any]) -> None:
 def _run_with_progress(counter: Counter, rows: list[Any], batch_id: str, resume: bool) -> BatchSummary:
     """Run the batch; Ctrl-C lets the current row finish, then stops with what was done (exit 130)."""
     done: list[RowOutcome] = []
-    live = _LiveProgress(len(rows)) if not state().json and sys.stderr.isatty() else None
-    counter.progress = live.step if live else (lambda _m: None)
     with _finish_row_on_ctrl_c() as stop:
+        # The bar is drawn once Ctrl-C is taken over, so no Ctrl-C after it shows can kill the row.
+        live = _LiveProgress(len(rows)) if not state().json and sys.stderr.isatty() else None
+        counter.progress = live.step if live else (lambda _m: None)
+
         def tell(o: RowOutcome) -> None:
             done.append(o)
             if live is not None:
