@@ -105,3 +105,19 @@ def test_cms_sign_and_verify(cli, sim_token, tmp_path: Path) -> None:  # type: i
     assert cli("sign", *t, "--key", "sign", "--cms", "--attached", "--in", str(issued), "--out", str(attached),
                "--pin-env", "PIN").code == 0
     assert cli("verify", "--cms", "--trust", str(root), "--sig", str(attached)).code == 0
+
+
+def test_chain_added_later_to_a_holder_certificate_imported_alone(cli, sim_token, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    t = ("--token", sim_token)
+    bundle = _issued(cli, sim_token, tmp_path)
+    text = bundle.read_text()
+    leaf_only = tmp_path / "leaf.pem"
+    leaf_only.write_text(text[: text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")] + "\n")
+    alone = cli("cert", "import", *t, str(leaf_only), "--pin-env", "PIN", "--json")
+    assert alone.code == 0 and alone.json()["added_chain"] == [], alone.err
+    later = cli("cert", "import", *t, str(bundle), "--pin-env", "PIN", "--json")
+    assert later.code == 0, later.err
+    assert later.json()["already_present"] is True and len(later.json()["added_chain"]) == 2
+    assert sorted(c["authority"] for c in cli("cert", "list", *t, "--json").json()) == [False, True, True]
+    again = cli("cert", "import", *t, str(bundle), "--pin-env", "PIN", "--json")
+    assert again.code == exitcodes.INVALID_INPUT and "so is every CA certificate" in again.json()["message"]

@@ -64,9 +64,11 @@ class Installed:
 
     certificate: TokenCertificate
     added_chain: tuple[str, ...]  # subjects of CA certificates stored by this import
+    already_present: bool = False  # the holder's certificate was on the token before; only its chain was added
 
     def to_dict(self) -> dict[str, object]:
-        return {"certificate": self.certificate.to_dict(), "added_chain": list(self.added_chain)}
+        return {"certificate": self.certificate.to_dict(), "added_chain": list(self.added_chain),
+                "already_present": self.already_present}
 
 
 def _key_selector(info: KeyInfo) -> str:
@@ -152,17 +154,20 @@ def install_certificates(
     _check_installable(leaf, chain, others, now)
     owner = key_for_certificate(token, leaf, key)
     present = {c.der for c in token.certificates()}
-    if leaf in present:
-        raise InvalidInput("this certificate is already on the token")
+    missing = [ca for ca in chain[1:] if ca not in present] if token.capabilities.stores_ca_certificates else []
+    already = leaf in present
+    if already and not missing:
+        raise InvalidInput("this certificate is already on the token, and so is every CA certificate in the file")
     added = []
-    for ca in chain[1:] if token.capabilities.stores_ca_certificates else ():
-        if ca not in present:
-            subject = cert_info(ca, now=now).subject
-            token.import_certificate(ca, label=_ca_label(subject), key_id=_ca_id(ca), authority=True)
-            added.append(subject)
-    token.import_certificate(leaf, label=label or owner.label, key_id=bytes.fromhex(owner.id), authority=False)
+    for ca in missing:
+        # A holder's certificate imported alone gets its chain later this way (CMS needs it to the root).
+        subject = cert_info(ca, now=now).subject
+        token.import_certificate(ca, label=_ca_label(subject), key_id=_ca_id(ca), authority=True)
+        added.append(subject)
+    if not already:
+        token.import_certificate(leaf, label=label or owner.label, key_id=bytes.fromhex(owner.id), authority=False)
     installed = next(c for c in token_certificates(token, now=now) if c.der == leaf)
-    return Installed(installed, tuple(added))
+    return Installed(installed, tuple(added), already)
 
 
 def _ca_label(subject: str) -> str:

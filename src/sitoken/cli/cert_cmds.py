@@ -111,7 +111,8 @@ def cert_import(file: str, selector: str | None, label: str | None) -> None:
     login_for_writes(token)
     installed = install_certificates(token, read_input(file), key=selector, label=label)
     added = f"; added {len(installed.added_chain)} CA certificate(s)" if installed.added_chain else ""
-    emit(installed.to_dict(), f"installed for key {installed.certificate.key!r}{added}\n"
+    what = "already on the token" if installed.already_present else "installed"
+    emit(installed.to_dict(), f"{what} for key {installed.certificate.key!r}{added}\n"
          + _cert_line(installed.certificate))
 
 
