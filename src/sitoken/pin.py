@@ -6,6 +6,7 @@ import string
 import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import date
 from enum import Enum
 from types import TracebackType
 
@@ -170,6 +171,45 @@ KNOWN_WEAK = frozenset(
 )
 
 
+#: Six digits in a row of an ID number identify a holder (and are printed on the card).
+ID_DIGITS_RUN = 6
+
+
+@dataclass(frozen=True, repr=False)
+class HolderContext:
+    """Facts about a holder that their PIN must not contain: the first guesses of anyone who
+    finds a lost key together with the holder's ID card.
+
+    Refused in the PIN: the birth date as ``YYYYMMDD``, ``YYMMDD``, ``MMDD`` or ``DDMMYYYY``,
+    and any six digits in a row of the ID number (or credit code). Never printed: the repr
+    hides both.
+    """
+
+    id_number: str = ""
+    birth_date: date | None = None
+
+    def violations(self, text: str) -> list[str]:
+        reasons = []
+        if self.birth_date is not None and any(form in text for form in self._date_forms()):
+            reasons.append("must not contain the holder's birth date")
+        if any(run in text for run in self._id_runs()):
+            reasons.append(f"must not contain {ID_DIGITS_RUN} digits in a row of the holder's ID number")
+        return reasons
+
+    def _date_forms(self) -> tuple[str, ...]:
+        d = self.birth_date
+        assert d is not None
+        return (f"{d:%Y%m%d}", f"{d:%y%m%d}", f"{d:%m%d}", f"{d:%d%m%Y}")
+
+    def _id_runs(self) -> set[str]:
+        number = self.id_number
+        windows = (number[i : i + ID_DIGITS_RUN] for i in range(len(number) - ID_DIGITS_RUN + 1))
+        return {w for w in windows if w.isdigit()}
+
+    def __repr__(self) -> str:
+        return "HolderContext(<redacted>)"
+
+
 @dataclass(frozen=True)
 class PinPolicy:
     """Rules a new PIN must meet before sitoken sends it anywhere.
@@ -188,11 +228,12 @@ class PinPolicy:
     require_symbol: bool = False
     forbid_weak: bool = True
 
-    def violations(self, pin: Pin, *, avoid: Iterable[str] = ()) -> list[str]:
+    def violations(self, pin: Pin, *, avoid: Iterable[str] = (), holder: HolderContext | None = None) -> list[str]:
         """Every rule the PIN breaks, in plain words that never quote the PIN.
 
         ``avoid`` holds strings the PIN must not be or be part of: the holder's
-        ID number, or the other PIN of the token.
+        ID number, or the other PIN of the token. ``holder``: what a holder's PIN
+        must not contain (their birth date, digits of their ID number).
         """
         text = pin.text()
         reasons = self._composition(text)
@@ -202,10 +243,12 @@ class PinPolicy:
             if other and (text == other or (len(text) >= 4 and text.upper() in other.upper())):
                 reasons.append("must not be the other PIN or part of the holder's ID number")
                 break
+        if holder is not None:
+            reasons += holder.violations(text)
         return reasons
 
-    def enforce(self, pin: Pin, *, avoid: Iterable[str] = ()) -> None:
-        reasons = self.violations(pin, avoid=avoid)
+    def enforce(self, pin: Pin, *, avoid: Iterable[str] = (), holder: HolderContext | None = None) -> None:
+        reasons = self.violations(pin, avoid=avoid, holder=holder)
         if reasons:
             raise PinPolicyError(reasons)
 

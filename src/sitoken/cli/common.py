@@ -14,7 +14,7 @@ import click
 
 from .. import safefiles
 from ..errors import InvalidInput
-from ..pin import Pin, PinPolicy
+from ..pin import HolderContext, Pin, PinPolicy
 from ..token import Token
 
 if TYPE_CHECKING:
@@ -139,8 +139,10 @@ def _pin_source(name: str, kind: str) -> Callable[[click.Context, click.Paramete
     return callback
 
 
-def read_pin(name: str, label: str, *, new: bool = False, policy: PinPolicy | None = None) -> Pin:
-    """A PIN from its option's source, else a hidden prompt (twice for a new PIN)."""
+def read_pin(name: str, label: str, *, new: bool = False, policy: PinPolicy | None = None,
+             holder: HolderContext | None = None) -> Pin:
+    """A PIN from its option's source, else a hidden prompt (twice for a new PIN); a new PIN
+    that breaks ``policy`` (with what ``holder`` it must not contain) is asked again at once."""
     st = state()
     source = st.pin_sources.get(name)
     if source is not None:
@@ -156,20 +158,21 @@ def read_pin(name: str, label: str, *, new: bool = False, policy: PinPolicy | No
             f"no {label} given: use --{name}-env VAR, --{name}-file PATH|- or --{name}-fd N "
             "(PINs never go on the command line)"
         )
-    return _ask_pin(ask, label, new, policy)
+    return _ask_pin(ask, label, new, policy, holder)
 
 
 def _terminal_prompt(prompt: str) -> str:
     return str(click.prompt(prompt, hide_input=True))
 
 
-def _ask_pin(ask: Callable[[str], str], label: str, new: bool, policy: PinPolicy | None) -> Pin:
+def _ask_pin(ask: Callable[[str], str], label: str, new: bool, policy: PinPolicy | None,
+             holder: HolderContext | None = None) -> Pin:
     """Ask until the PIN passes the policy (checked at once) and, for a new PIN, is typed twice alike."""
     while True:
         pin = Pin(ask(sentence(label)))
         if not new:
             return pin
-        problems = policy.violations(pin) if policy is not None else []
+        problems = policy.violations(pin, holder=holder) if policy is not None else []
         if problems:
             pin.wipe()
             click.echo(f"That {label} does not meet the policy: " + "; ".join(problems) + ". Try another.", err=True)

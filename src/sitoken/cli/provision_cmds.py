@@ -21,7 +21,14 @@ from ..provisioning import lifecycle
 from ..provisioning.applicant import BatchInvalid, validate_all
 from ..provisioning.audit import AuditLog, default_operator
 from ..provisioning.batch import OUTCOMES, BatchSummary, RowOutcome, check_batch, load_batch, run_batch
-from ..provisioning.holder_pins import DirectoryPins, FixedPin, GeneratedPins, HolderPinSource, PromptPins
+from ..provisioning.holder_pins import (
+    DirectoryPins,
+    FixedPin,
+    GeneratedPins,
+    HolderPinSource,
+    PromptPins,
+    holder_context,
+)
 from ..provisioning.issuers import FileHandoffIssuer, Issuer, LocalCAIssuer
 from ..provisioning.journal import Journal, default_state_dir, mask
 from ..provisioning.profiles import load_profiles
@@ -120,7 +127,7 @@ def _holder_source(opts: dict[str, Any], policy: PinPolicy) -> HolderPinSource:
 
     def ask(key: str, new: bool) -> Pin:
         who = f"holder's PIN for {mask(key)}" if not new else f"new PIN for {mask(key)} (the holder types it)"
-        return read_pin("holder-pin", who, new=new, policy=policy if new else None)
+        return read_pin("holder-pin", who, new=new, policy=policy if new else None, holder=holder_context(key))
 
     return PromptPins(ask)
 
@@ -230,7 +237,8 @@ def provision_pin_reset(ctx: click.Context, /, applicant_id: str, **opts: Any) -
     opts = _group_opts(ctx, opts)
     with open_counter(opts, so_pin=True) as counter:
         key = lifecycle.find_subject(counter, applicant_id)
-        with read_pin("new-pin", "holder's new PIN", new=True, policy=counter.policy) as new_pin:
+        with read_pin("new-pin", "holder's new PIN", new=True, policy=counter.policy,
+                      holder=holder_context(key)) as new_pin:
             record = lifecycle.reset_pin(counter, key, new_pin)
     emit(record.to_dict(), f"{record.subject}: user PIN reset on token {record.token_label}; recorded")
 

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import InvalidInput
-from ..pin import Pin, PinPolicy
+from ..pin import HolderContext, Pin, PinPolicy
 from ..safefiles import private_directory, read_secret, write_file
+from .identifiers import parse_resident_id
 from .journal import mask
 
-__all__ = ["DirectoryPins", "FixedPin", "GeneratedPins", "HolderPinSource", "PromptPins", "generate_pin"]
+__all__ = [
+    "DirectoryPins", "FixedPin", "GeneratedPins", "HolderPinSource", "PromptPins", "generate_pin", "holder_context",
+]
 
 # No 0/O, 1/l/I: a clerk reads the generated PIN out or prints it for the holder.
 _LETTERS = "abcdefghijkmnpqrstuvwxyz"
@@ -34,7 +37,17 @@ class HolderPinSource(Protocol):
         ...
 
 
-def generate_pin(policy: PinPolicy, avoid: tuple[str, ...] = ()) -> Pin:
+def holder_context(subject_key: str) -> HolderContext:
+    """What this holder's PIN must not contain: digits of their number and, for a resident ID
+    number, the birth date it carries (an organisation's credit code carries none)."""
+    try:
+        birth = parse_resident_id(subject_key).birth_date
+    except InvalidInput:
+        birth = None
+    return HolderContext(subject_key, birth)
+
+
+def generate_pin(policy: PinPolicy, avoid: tuple[str, ...] = (), holder: HolderContext | None = None) -> Pin:
     """A random PIN that meets the policy: 8 letters and digits, both present, no weak pattern."""
     length = max(policy.min_length, min(GENERATED_LENGTH, policy.max_length))
     alphabet = _LETTERS + _DIGITS + (_LETTERS.upper() if policy.require_upper else "")
@@ -43,7 +56,7 @@ def generate_pin(policy: PinPolicy, avoid: tuple[str, ...] = ()) -> Pin:
         if policy.require_symbol:
             chars[secrets.randbelow(length)] = secrets.choice("~@#$%*")
         pin = Pin("".join(chars))
-        if not policy.violations(pin, avoid=avoid):
+        if not policy.violations(pin, avoid=avoid, holder=holder):
             return pin
     raise InvalidInput("could not generate a PIN that meets this policy")  # pragma: no cover
 
@@ -123,7 +136,7 @@ class GeneratedPins:
             if not path.exists():
                 raise InvalidInput(f"no generated PIN file for this holder in {self.directory}")
             return _read_pin_file(path, subject_key), True
-        pin = generate_pin(self.policy, avoid=(subject_key,))
+        pin = generate_pin(self.policy, avoid=(subject_key,), holder=holder_context(subject_key))
         line = pin.buffer() + b"\n"
         try:
             with _shown_masked(path, subject_key):

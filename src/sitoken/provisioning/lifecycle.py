@@ -17,6 +17,7 @@ from ..safefiles import create_request, private_directory
 from ..token import Token
 from .audit import TokenRef
 from .claims import holder_resource
+from .holder_pins import holder_context
 from .journal import Enrolment, mask, now_text
 from .workflow import Counter, ProvisionResult, applicant_record
 
@@ -271,7 +272,7 @@ def _reset_pin(counter: Counter, key: str, new_pin: Pin) -> PinResetRecord:
     token = counter.find_token(live)
     if token is None:
         raise InvalidInput(f"token {live.token_label!r} is not present")
-    counter.policy.enforce(new_pin, avoid=[so_pin.text(), key])
+    counter.policy.enforce(new_pin, avoid=[so_pin.text(), key], holder=holder_context(key))
     ref = TokenRef(live.token_label, live.token_serial)
     try:
         token.reset_pin(so_pin, new_pin)

@@ -29,7 +29,7 @@ from .applicant import ValidatedApplicant, applicant_from_dict, validate
 from .audit import AuditLog, TokenRef
 from .claims import holder_resource, token_resource
 from .conflicts import ApplicantConflict, applicant_record, journal_conflict, subject_key
-from .holder_pins import HolderPinSource
+from .holder_pins import HolderPinSource, holder_context
 from .issuers import Issuer, request_matches, split_issued
 from .journal import Enrolment, Journal, mask
 from .profiles import CertProfile, ProfileSet, load_profiles, template_fields
@@ -467,7 +467,9 @@ class Counter:
         so_pin = self.require_so_pin()
         token = self._open(enrolment)
         pin, generated = self.holder_pins.pin_for(enrolment.subject_key, new=True)
-        self.policy.enforce(pin, avoid=[so_pin.text(), enrolment.subject_key])
+        # The holder's birth date and ID digits are refused before anything reaches the token.
+        self.policy.enforce(pin, avoid=[so_pin.text(), enrolment.subject_key],
+                            holder=holder_context(enrolment.subject_key))
         self._before("pin:before", enrolment)
         token.init_pin(so_pin, pin)
         self.hook("pin:after")
