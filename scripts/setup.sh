@@ -11,7 +11,7 @@ VENV="$ROOT/.venv"
 # libssl-dev and make build the software SKF token (softskf/); GnuPG's scdaemon reads the card's
 # certificates in the suite (as the second card client).
 APT_PACKAGES=(
-  softhsm2 opensc pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
+  softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
   openssl procps postgresql
   p11-kit p11-kit-modules libnss3-tools libssl-dev make gnupg scdaemon
   chromium pinentry-tty pinentry-curses

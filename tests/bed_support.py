@@ -9,11 +9,15 @@ import pytest
 from sitoken.token import KeyType
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def require(condition: bool, what: str) -> None:
     """Skip when a test bed is missing, except under CI=true where that is a failure."""
     if condition:
         return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         pytest.fail(f"test bed missing in CI: {what}", pytrace=False)
     pytest.skip(f"test bed missing: {what}")
 

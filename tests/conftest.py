@@ -9,8 +9,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from bed_support import require
+
+# Property tests on a shared, loaded machine: a slow example is not a failure (no deadline);
+# the example counts stay as each test sets them.
+settings.register_profile("sitoken", deadline=None)
+settings.load_profile("sitoken")
 
 # The store must be chosen before any test loads the SoftHSM module (once per process).
 _BED = Path(tempfile.mkdtemp(prefix="sitoken-test-"))

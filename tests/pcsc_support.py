@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bed_support import require
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # testbed/ lives at the project root, outside src/
@@ -27,15 +29,9 @@ FACTORY_ADMIN_PIN = "12345678"
 _bed: PcscBed | None = None
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
 def bed_missing(reason: str) -> None:
     """In CI a missing bed fails the run; elsewhere the test is skipped with the reason."""
-    if _in_ci():
-        pytest.fail(f"PC/SC test bed missing under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"PC/SC test bed unavailable: {reason}")
+    require(False, f"PC/SC test bed: {reason}")
 
 
 def shared_bed() -> PcscBed:

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 from testbed.pg_bed import PgBed, PgBedError, PgBedUnavailable, server_bin_dir
 
+from bed_support import require
+
 _bed: PgBed | None = None
 _names = itertools.count(1)
 
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def shared_pg() -> PgBed:
@@ -34,9 +33,7 @@ def shared_pg() -> PgBed:
     try:
         bed.start()
     except PgBedUnavailable as exc:
-        if _in_ci():
-            pytest.fail(f"PostgreSQL test bed missing under CI=true: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL test bed unavailable: {exc}")
+        require(False, f"PostgreSQL test bed: {exc}")
     except PgBedError as exc:
         pytest.fail(f"PostgreSQL test bed did not start: {exc}", pytrace=False)
     _bed = bed

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bed_support import require
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _require_mkdocs() -> None:
     # The docs extra is part of the test extras; without it CI must fail, not skip.
-    if all(importlib.util.find_spec(m) for m in ("mkdocs", "mkdocstrings", "mkdocs_click")):
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail("mkdocs and its plugins are missing in CI (pip install -e '.[test]')", pytrace=False)
-    pytest.skip("mkdocs not installed: pip install -e '.[docs]'")
+    require(all(importlib.util.find_spec(m) for m in ("mkdocs", "mkdocstrings", "mkdocs_click")),
+            "mkdocs and its plugins (pip install -e '.[test]')")
 
 
 @pytest.fixture(scope="session")

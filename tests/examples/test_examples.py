@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from testbed.pcsc_bed import PcscBed
 
+from bed_support import require
 from sitoken import Mechanism, pubkey
 from sitoken._native_loader import native_status
 from sitoken.pcsc.openpgp import OpenPgpCard
@@ -83,8 +84,7 @@ def test_sign_cms_is_accepted_by_openssl(tmp_path: Path, softhsm_path: str) -> N
 
 
 def require_openssl() -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
+    require(shutil.which("openssl") is not None, "openssl (Debian package openssl)")
 
 
 @pytest.mark.softhsm
@@ -93,8 +93,7 @@ def test_batch_sign(softhsm_path: str, path: str) -> None:
     args = ["--count", "600"]
     env = {}
     if path == "native":
-        if not native_status().active:
-            pytest.skip(f"native extension not active: {native_status().reason}")
+        require(native_status().active, f"the native extension (built by pip install): {native_status().reason}")
         args.append("--require-native")
     else:
         env["SITOKEN_NO_NATIVE"] = "1"

@@ -8,7 +8,6 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,17 +25,13 @@ T = TypeVar("T")
 #: Every parser call made by the suite, by parser name; conftest prints it at the end.
 TALLY: Counter[str] = Counter()
 
-# A parser of outside input must answer in milliseconds; a second per input leaves room for
-# a slow CI machine under coverage tracing while still catching quadratic or unbounded work.
-DEADLINE = timedelta(seconds=1)
-
-
 def fuzz_settings(max_examples: int) -> settings:
     """Hypothesis settings for one hostile test; SITOKEN_FUZZ_EXAMPLES overrides the count."""
     by_hand = os.environ.get("SITOKEN_FUZZ_EXAMPLES", "").strip()
     return settings(
         max_examples=int(by_hand) if by_hand else max_examples,
-        deadline=DEADLINE,
+        # No per-example deadline (the suite's profile): on a shared, loaded machine a slow
+        # example is not a bug. Unbounded work still fails, by the per-test timeout.
         # The seeds (keys, a CA) are built once per run and may land inside the first example.
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )

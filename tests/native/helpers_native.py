@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
-import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from bed_support import softhsm_key_types
+from bed_support import require, softhsm_key_types
 from sitoken._native_loader import native_status
 from sitoken.token import Mechanism
 
@@ -26,11 +24,7 @@ KEY_TYPES = softhsm_key_types()
 def require_native() -> None:
     """The extension must be built: a skip locally, a failure under CI=true."""
     status = native_status()
-    if status.active:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"native extension missing in CI: {status.reason}", pytrace=False)
-    pytest.skip(f"native extension not active: {status.reason}")
+    require(status.active, f"the native extension (built by pip install): {status.reason}")
 
 _HASHES = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bed_support import require
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,11 +27,7 @@ _FINDING = re.compile(r"^(?P<path>[^\s:][^:]*\.pyi?):\d+:")
 
 
 def _require(module: str) -> None:
-    if importlib.util.find_spec(module):
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{module} is missing in CI (pip install -e '.[test]')", pytrace=False)
-    pytest.skip(f"{module} not installed")
+    require(importlib.util.find_spec(module) is not None, f"{module} (pip install -e '.[test]')")
 
 
 def _gate(tool: str, *args: str) -> None:

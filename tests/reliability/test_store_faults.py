@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from bed_support import require
 from pcsc_support import bed_missing
 
 pytestmark = pytest.mark.softhsm
@@ -89,10 +90,8 @@ def test_read_only_store(tmp_path: Path, softhsm_path: str) -> None:
 
 
 def test_full_store(tmp_path: Path, softhsm_path: str) -> None:
-    if not _namespace_works():
-        if os.geteuid() == 0:
-            bed_missing("a private mount namespace (unshare --mount) for a small tmpfs")
-        pytest.skip("filling a filesystem needs a private tmpfs, which needs root (unshare --mount)")
+    # Filling a file system safely needs a private tmpfs: root and unshare --mount (CI runs as root).
+    require(_namespace_works(), "a private mount namespace (root and unshare --mount) for a small tmpfs")
     report = _run(tmp_path, "full", "namespace")
     assert report["free_bytes"] == 0 and report["filler_bytes"] > 0, "the store was not full"
     _refused_then_recovers(report)

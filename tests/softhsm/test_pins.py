@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bed_support import require
 from sitoken.errors import InvalidInput, PinIncorrect, PinPolicyError
 from sitoken.pin import Pin, PinRole
 from sitoken.pkcs11 import Pkcs11Token
@@ -97,9 +98,9 @@ def test_new_user_pin_must_differ_from_so_pin(fresh_token: Pkcs11Token) -> None:
         fresh_token.reset_pin(Pin("so7pin2x"), Pin("so7pin2x"))
 
 
-@pytest.mark.skipif(not os.path.exists(SPY), reason="OpenSC's pkcs11-spy is not installed")
 def test_policy_violation_never_reaches_the_module(fresh_token: Pkcs11Token, tmp_path: Path) -> None:
     """OpenSC's pkcs11-spy logs every call the CLI makes: a weak PIN causes no PIN call at all."""
+    require(os.path.exists(SPY), "OpenSC's pkcs11-spy (Debian package opensc-pkcs11)")
     log = tmp_path / "spy.log"
     env = {
         **os.environ, "PKCS11SPY": fresh_token.module.path, "PKCS11SPY_OUTPUT": str(log),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from skf_client import LIBRARY, USER_TYPE, UTIL, Session, check, connect, dev_auth, ffi, load, util
+
+from bed_support import require
 
 ADMIN_PIN = "admin8642"
 USER_PIN = "user13579"
@@ -18,11 +19,7 @@ USER_TRIES = 3
 
 def require_built() -> None:
     """The token must be built (scripts/setup.sh does it): a skip locally, a failure under CI=true."""
-    if LIBRARY.exists() and UTIL.exists():
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail("softskf is not built in CI (scripts/setup.sh runs make -C softskf)", pytrace=False)
-    pytest.skip("softskf is not built: make -C softskf")
+    require(LIBRARY.exists() and UTIL.exists(), "softskf, built by scripts/setup.sh (make -C softskf)")
 
 
 @pytest.fixture(scope="session")
