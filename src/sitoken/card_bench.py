@@ -65,7 +65,7 @@ class CountingConnection:
         self.inner = inner
         self.count = 0
 
-    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+    def send_and_receive(self, apdu: bytes | bytearray) -> tuple[bytes, int]:
         self.count += 1
         return self.inner.send_and_receive(apdu)
 

@@ -4,9 +4,10 @@ Every file sitoken produces goes through here:
 
 - ``write_file``: an output (signature, request, certificate, exported key). Written to a
   fresh temporary file in the same directory, synced, then renamed into place, so a reader
-  sees the old file or the whole new one. Refused: a symbolic link or anything but a regular
-  file at the name; the same file (device and inode, whatever the name) as one of the inputs;
-  an existing file without ``force``.
+  sees the old file or the whole new one. Refused: a symbolic link, a directory, socket or
+  block device at the name; the same file (device and inode, whatever the name) as one of the
+  inputs; an existing file without ``force``. A character device or named pipe (``/dev/null``,
+  a FIFO a program reads) is written in place.
 - ``create_exclusive``: a file that must be new (generated PINs, revocation requests, CA keys):
   published with ``link()``, which fails on any existing name, a planted link included.
 - ``private_directory``: a directory for secrets must be the user's and closed to others.
@@ -49,11 +50,16 @@ def _lstat(path: Path) -> os.stat_result | None:
         raise InvalidInput(f"cannot examine {path}: {exc.strerror}") from None
 
 
+def _is_stream(st: os.stat_result) -> bool:
+    """/dev/null, a terminal, a named pipe: written in place, since there is no file to replace."""
+    return stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)
+
+
 def _refuse_link_or_special(path: Path, st: os.stat_result) -> None:
     if stat.S_ISLNK(st.st_mode):
         raise UnsafeFile(f"{path} is a symbolic link: sitoken never writes through a link; remove it or "
                          "name the real file")
-    if not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode) and not _is_stream(st):
         raise UnsafeFile(f"{path} exists and is not a regular file (use - for standard output)")
 
 
@@ -147,6 +153,8 @@ def check_output(path: StrPath, *, force: bool = False, inputs: Iterable[StrPath
     if existing is not None:
         _refuse_link_or_special(target, existing)
         _refuse_input(target, existing, inputs)
+        if _is_stream(existing):
+            return existing
         if not force:
             raise OutputExists(f"{target} exists: pass --force to replace it")
     return existing
@@ -161,6 +169,10 @@ def write_file(path: StrPath, data: bytes | bytearray, *, force: bool = False, i
     """
     target = Path(path)
     existing = check_output(target, force=force, inputs=inputs)
+    if existing is not None and _is_stream(existing):
+        # Renaming over /dev/null would replace the device with a file (as root, for everyone).
+        _write_stream(target, data)
+        return target
     tmp = _temporary(target, data, 0o600 if private else _public_mode())
     try:
         if existing is None:
@@ -174,6 +186,19 @@ def write_file(path: StrPath, data: bytes | bytearray, *, force: bool = False, i
             tmp.unlink()
     _sync_directory(target.parent)
     return target
+
+
+def _write_stream(path: Path, data: bytes | bytearray) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def create_exclusive(path: StrPath, data: bytes | bytearray, *, private: bool = True) -> Path:

@@ -133,3 +133,29 @@ def test_ca_issue_never_writes_over_its_request(tmp_path: Path, signing_token: s
     done = _run("ca", "issue", str(tmp_path / "ca"), "--csr", str(req), "--out", str(req), "--force")
     assert done.exit_code == 7 and "never overwrites its input" in done.stderr, done.output
     assert req.read_bytes() == request
+
+
+def test_dev_null_and_a_named_pipe_are_written_in_place(tmp_path: Path, signing_token: str) -> None:
+    """No file to replace there: renaming over /dev/null would swap the device for a file."""
+    doc = tmp_path / "doc"
+    doc.write_bytes(DOCUMENT)
+    done = _sign(signing_token, doc, "/dev/null")
+    assert done.exit_code == 0, done.output
+    assert Path("/dev/null").is_char_device()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert _sign(signing_token, doc, fifo).exit_code == 0
+        assert len(os.read(reader, 4096)) > 60 and fifo.is_fifo()
+    finally:
+        os.close(reader)
+
+
+def test_sign_batch_never_writes_a_signature_over_an_input(tmp_path: Path, signing_token: str) -> None:
+    doc = tmp_path / "doc"
+    doc.write_bytes(DOCUMENT)
+    done = _run("sign-batch", "--token", signing_token, "--key", "k", "--out-dir", str(tmp_path), "--suffix", "",
+                "--force", "--pin-env", "PIN", str(doc))
+    assert done.exit_code == 7 and "never overwrites its input" in done.stderr, done.output
+    assert doc.read_bytes() == DOCUMENT

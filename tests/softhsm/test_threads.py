@@ -52,6 +52,7 @@ def _run_threads(token: Pkcs11Token, label: str, mechanism: Mechanism, per_threa
     ("key_type", "mechanism", "per_thread"),
     [(KeyType.EC_P256, Mechanism.ECDSA_SHA256, 1500), (KeyType.RSA2048, Mechanism.RSA_PKCS_SHA256, 100)],
 )
+@pytest.mark.timeout(600)  # thousands of signatures: about 110 s on a loaded shared machine
 def test_threads_sign_safely(token: Pkcs11Token, key_type: KeyType, mechanism: Mechanism, per_thread: int) -> None:
     token.generate_key(key_type, "shared")
     spki = token.public_key_der("shared")

@@ -38,7 +38,7 @@ _SECRET_PUT_DATA = frozenset({0x00D3})  # OpenPGP resetting code
 class Connection(Protocol):
     """What the APDU layer needs from a transport (PC/SC, or canned bytes in tests)."""
 
-    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]: ...
+    def send_and_receive(self, apdu: bytes | bytearray) -> tuple[bytes, int]: ...
 
 
 @dataclass(frozen=True)
@@ -49,26 +49,31 @@ class CommandApdu:
     ins: int
     p1: int
     p2: int
-    data: bytes = b""
+    # A bytearray for PIN commands: the PIN's own buffer, never copied to bytes (see encode).
+    data: bytes | bytearray = b""
     le: int | None = None
 
-    def encode(self, extended: bool = False) -> bytes:
-        """ISO 7816-3 cases 1-4, short or extended (Le 256 / 65536 encode as zeros)."""
-        header = bytes([self.cla, self.ins, self.p1, self.p2])
+    def encode(self, extended: bool = False) -> bytes | bytearray:
+        """ISO 7816-3 cases 1-4, short or extended (Le 256 / 65536 encode as zeros).
+
+        Data in a bytearray (a PIN's buffer) gives a bytearray, which the session wipes once
+        sent: the PIN is never copied into an immutable ``bytes``.
+        """
         limit, le_max = (EXTENDED_MAX_DATA, 65536) if extended else (SHORT_MAX_DATA, 256)
         if len(self.data) > limit:
             raise ValueError(f"command data of {len(self.data)} bytes needs chaining")
         if self.le is not None and not 0 < self.le <= le_max:
             raise ValueError(f"Le {self.le} out of range")
-        if not extended:
-            lc = bytes([len(self.data)]) if self.data else b""
-            le = bytes([self.le % 256]) if self.le is not None else b""
-            return header + lc + self.data + le
-        lc = b"\x00" + len(self.data).to_bytes(2, "big") if self.data else b""
-        le = b""
+        raw = bytearray([self.cla, self.ins, self.p1, self.p2])
+        if self.data:
+            raw += len(self.data).to_bytes(3 if extended else 1, "big")
+        raw += self.data
         if self.le is not None:
-            le = (b"" if self.data else b"\x00") + (self.le % 65536).to_bytes(2, "big")
-        return header + lc + self.data + le
+            if extended:
+                raw += (b"" if self.data else b"\x00") + (self.le % 65536).to_bytes(2, "big")
+            else:
+                raw.append(self.le % 256)
+        return raw if isinstance(self.data, bytearray) else bytes(raw)
 
     @classmethod
     def decode(cls, raw: bytes) -> CommandApdu:
@@ -229,7 +234,9 @@ class ApduSession:
 
     def _send_chain(self, cmd: CommandApdu) -> tuple[bytes, int]:
         size = EXTENDED_MAX_DATA if self.extended else SHORT_MAX_DATA
-        chunks = [cmd.data[i : i + size] for i in range(0, len(cmd.data), size)] or [b""]
+        if len(cmd.data) <= size:
+            return self._exchange(replace(cmd, le=self._fit_le(cmd.le)))  # one APDU: no slice, no copy
+        chunks = [cmd.data[i : i + size] for i in range(0, len(cmd.data), size)]
         for chunk in chunks[:-1]:
             part = replace(cmd, cla=cmd.cla | CLA_CHAINING, data=chunk, le=None)
             data, sw = self._exchange(part)
@@ -266,7 +273,11 @@ class ApduSession:
         raw = cmd.encode(self.extended)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(">> %s", describe_command(cmd))
-        data, sw = self.connection.send_and_receive(raw)
+        try:
+            data, sw = self.connection.send_and_receive(raw)
+        finally:
+            if isinstance(raw, bytearray):
+                raw[:] = bytes(len(raw))  # a PIN command: nothing of it stays behind
         if log.isEnabledFor(logging.DEBUG):
             log.debug("<< %s", describe_response(data, sw))
         return data, sw

@@ -7,7 +7,8 @@ import dataclasses
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -73,6 +74,16 @@ class _LoginState:
                 pin.wipe()
         self.pin = self.admin_pin = None
         self.verified.clear()
+
+
+@contextmanager
+def _joined(first: Pin, second: Pin) -> Iterator[bytearray]:
+    """Old and new PIN side by side (CHANGE REFERENCE DATA) in a buffer wiped after the command."""
+    data = first.buffer() + second.buffer()
+    try:
+        yield data
+    finally:
+        data[:] = bytes(len(data))
 
 
 class OpenPgpCard(Token):
@@ -258,7 +269,8 @@ class OpenPgpCard(Token):
         raise error_for_sw(sw, action)
 
     def _verify(self, reference: int, pin: Pin, action: str) -> None:
-        cmd = CommandApdu(0x00, 0x20, 0x00, reference, pin.reveal())
+        # The Pin's own buffer: the PIN is never copied to bytes on its way to the card.
+        cmd = CommandApdu(0x00, 0x20, 0x00, reference, pin.buffer())
         self._login.verified.discard(reference)
         self._pin_command(cmd, reference, action)
         self._login.verified.add(reference)
@@ -274,7 +286,7 @@ class OpenPgpCard(Token):
         self._verify(PW1_SIGN, pin, "VERIFY PW1")
         if self._login.pin is not None:
             self._login.pin.wipe()
-        self._login.pin = Pin(pin.reveal())
+        self._login.pin = Pin(pin.buffer())
 
     def login_admin(self, so_pin: Pin, *, force: bool = False) -> None:
         """Verify the admin PIN (PW3): needed for key generation and certificate import.
@@ -283,13 +295,13 @@ class OpenPgpCard(Token):
         call with the PIN this session verified costs no APDU (another PIN is sent).
         """
         admin = self._login.admin_pin
-        if PW3 in self._login.verified and admin is not None and hmac.compare_digest(admin.reveal(), so_pin.reveal()):
+        if PW3 in self._login.verified and admin is not None and hmac.compare_digest(admin.buffer(), so_pin.buffer()):
             return
         self._check_tries(PW3, force)
         self._verify(PW3, so_pin, "VERIFY PW3")
         if admin is not None:
             admin.wipe()
-        self._login.admin_pin = Pin(so_pin.reveal())
+        self._login.admin_pin = Pin(so_pin.buffer())
 
     def logout(self) -> None:
         """Reset the access status of the PINs this session verified, and only those."""
@@ -302,23 +314,23 @@ class OpenPgpCard(Token):
     def change_pin(self, old_pin: Pin, new_pin: Pin, *, force: bool = False) -> None:
         self.policy.enforce(new_pin)
         self._check_tries(PW1_SIGN, force)
-        cmd = CommandApdu(0x00, 0x24, 0x00, PW1_SIGN, old_pin.reveal() + new_pin.reveal())
-        self._pin_command(cmd, PW1_SIGN, "CHANGE REFERENCE DATA PW1")
+        with _joined(old_pin, new_pin) as data:
+            self._pin_command(CommandApdu(0x00, 0x24, 0x00, PW1_SIGN, data), PW1_SIGN, "CHANGE REFERENCE DATA PW1")
         if self._login.pin is not None:
             self._login.pin.wipe()
-            self._login.pin = Pin(new_pin.reveal())
+            self._login.pin = Pin(new_pin.buffer())
 
     def change_so_pin(self, old_so_pin: Pin, new_so_pin: Pin, *, force: bool = False) -> None:
         self.so_policy.enforce(new_so_pin)
         self._check_tries(PW3, force)
-        cmd = CommandApdu(0x00, 0x24, 0x00, PW3, old_so_pin.reveal() + new_so_pin.reveal())
-        self._pin_command(cmd, PW3, "CHANGE REFERENCE DATA PW3")
+        with _joined(old_so_pin, new_so_pin) as data:
+            self._pin_command(CommandApdu(0x00, 0x24, 0x00, PW3, data), PW3, "CHANGE REFERENCE DATA PW3")
 
     def reset_pin(self, so_pin: Pin, new_pin: Pin, *, force: bool = False) -> None:
         """Unblock: VERIFY PW3, then RESET RETRY COUNTER sets PW1 and its full counter."""
         self.policy.enforce(new_pin)
         self.login_admin(so_pin, force=force)
-        self._send(CommandApdu(0x00, 0x2C, 0x02, PW1_SIGN, new_pin.reveal()),
+        self._send(CommandApdu(0x00, 0x2C, 0x02, PW1_SIGN, new_pin.buffer()),
                    "RESET RETRY COUNTER")
         self._cache.pin_succeeded(PW1_SIGN)
 
@@ -334,7 +346,7 @@ class OpenPgpCard(Token):
         back at the factory value: set the holder's PIN with :meth:`reset_pin` next.
         """
         name = _name_for(label)
-        if so_pin.reveal() != FACTORY_PW3:
+        if so_pin.buffer() != FACTORY_PW3:
             self.so_policy.enforce(so_pin)  # checked before the card is touched
         if not (force and self._pw_status(PW3).pw3_tries == 0):
             self.login_admin(so_pin, force=force)
@@ -347,9 +359,9 @@ class OpenPgpCard(Token):
             self._verify(PW3, factory, "VERIFY PW3 (factory)")
             self._put_data(od.DO_NAME, name, "PUT DATA name")
             self._cache.name = name  # what the card holds now: no need to read DO 65 back
-            if so_pin.reveal() != FACTORY_PW3:
-                cmd = CommandApdu(0x00, 0x24, 0x00, PW3, factory.reveal() + so_pin.reveal())
-                self._pin_command(cmd, PW3, "CHANGE REFERENCE DATA PW3")
+            if so_pin.buffer() != FACTORY_PW3:
+                with _joined(factory, so_pin) as data:
+                    self._pin_command(CommandApdu(0x00, 0x24, 0x00, PW3, data), PW3, "CHANGE REFERENCE DATA PW3")
 
     # -- keys ----------------------------------------------------------------------------
 

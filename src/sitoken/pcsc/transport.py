@@ -128,7 +128,7 @@ class PcscConnection:
         check(hr, "SCardStatus")
         return bytes(atr)
 
-    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
+    def send_and_receive(self, apdu: bytes | bytearray) -> tuple[bytes, int]:
         if self._card is None:
             raise TokenAbsent(f"connection to {self.reader} is closed")
         hr, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
