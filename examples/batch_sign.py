@@ -2,14 +2,14 @@
 
 What it shows: ``batch_key_for`` turns a logged-in token key into a ``BatchKey``, and
 ``sign_many`` signs an iterable of records in chunks, each chunk in one call into the native
-extension (``sitoken._native``) when it is built, else through python-pkcs11. Signatures come
+extension (``sitoken._native``) when it is built, else call by call from Python. Signatures come
 back in input order; every one is checked on the host with the exported public key.
 
 Run it::
 
     .venv/bin/python examples/batch_sign.py                         # 2000 EC P-256 signatures
     .venv/bin/python examples/batch_sign.py --count 500 --key-type rsa2048 --threads 2
-    SITOKEN_NO_NATIVE=1 .venv/bin/python examples/batch_sign.py     # the python-pkcs11 path
+    SITOKEN_NO_NATIVE=1 .venv/bin/python examples/batch_sign.py     # the per-call Python path
 
 ``--require-native`` fails (exit 2) when the extension is not active. Exit status 0 when every
 signature verifies.
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--require-native", action="store_true", help="fail unless the extension is active")
     args = parser.parse_args(argv)
     status = native_status()
-    print(f"signing path: {'native' if status.active else 'python-pkcs11'} ({status.reason})")
+    print(f"signing path: {'native' if status.active else 'per-call python'} ({status.reason})")
     if args.require_native and not status.active:
         print("the native extension is not active", file=sys.stderr)
         return 2

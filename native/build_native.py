@@ -12,10 +12,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 HEADER = HERE / "sitoken_native.h"
 SOURCE = HERE / "sitoken_native.c"
+# The PKCS#11 declarations live with the package, which reads them for ABI mode too.
+CRYPTOKI_DIR = ROOT / "src" / "sitoken" / "pkcs11"
+CRYPTOKI = CRYPTOKI_DIR / "cryptoki.h"
 VERSION_FILE = ROOT / "src" / "sitoken" / "_version.py"
 
-# The C code is held to this; a warning is a bug.
-COMPILE_ARGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra"]
+# The C code is held to this; a warning is a bug. SITOKEN_NATIVE_CFLAGS adds flags (the
+# AddressSanitizer build of the test suite).
+COMPILE_ARGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", *os.environ.get("SITOKEN_NATIVE_CFLAGS", "").split()]
 
 
 def package_version() -> str:
@@ -28,7 +32,10 @@ def package_version() -> str:
 
 
 def _relative(path: Path) -> str:
-    # setuptools wants sources relative to the project root, where pip runs setup.py.
+    # setuptools wants sources relative to the project root, where pip runs setup.py; a build
+    # into another directory (the suite's AddressSanitizer build) sets SITOKEN_NATIVE_ABSOLUTE.
+    if os.environ.get("SITOKEN_NATIVE_ABSOLUTE"):
+        return str(path)
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive (Windows): keep it absolute
@@ -36,16 +43,17 @@ def _relative(path: Path) -> str:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(HEADER.read_text(encoding="utf-8"))
+ffibuilder.cdef(CRYPTOKI.read_text(encoding="utf-8") + HEADER.read_text(encoding="utf-8"))
 ffibuilder.set_source(
     "sitoken._native",
-    # The cdef header has no #include of its own, so size_t comes first.
-    '#include <stddef.h>\n#include "sitoken_native.h"\n',
+    # The cdef headers have no #include of their own, so size_t comes first.
+    '#include <stddef.h>\n#include "cryptoki.h"\n#include "sitoken_native.h"\n',
     sources=[_relative(SOURCE)],
-    include_dirs=[_relative(HERE)],
+    include_dirs=[_relative(HERE), _relative(CRYPTOKI_DIR)],
     define_macros=[("SITOKEN_VERSION", f'"{package_version()}"')],
     libraries=["dl", "pthread"],
     extra_compile_args=COMPILE_ARGS,
+    extra_link_args=os.environ.get("SITOKEN_NATIVE_LDFLAGS", "").split(),
     # Without a compiler the package still installs (setup.py warns; Python path is used).
     optional=True,
 )

@@ -1,6 +1,9 @@
-/* sitoken._native: module and token initialisation, login, and batch signing through any
- * PKCS#11 module. cffi releases the GIL around every call into this file, so each function
- * here is one Python -> C transition, however much work it does.
+/* sitoken._native: loading a PKCS#11 module and batch signing on the function list and the
+ * sessions the Python driver owns. cffi releases the GIL around every call into this file, so
+ * each function here is one Python -> C transition, however much work it does.
+ *
+ * Every length a module returns is checked against the buffer it was given before anything
+ * is read from that buffer.
  */
 #include <stddef.h>
 #include <stdatomic.h>
@@ -12,31 +15,19 @@
 #include <dlfcn.h>
 #include <pthread.h>
 
+#include "cryptoki.h"
 #include "sitoken_native.h"
-#include "sitoken_pkcs11.h"
 
 #ifndef SITOKEN_VERSION
 #error "SITOKEN_VERSION must come from the build (native/build_native.py)"
 #endif
 
-struct sitoken_module {
-    void *dl;
-    CK_FUNCTION_LIST *fl;
-    /* Set only when sitoken itself initialised the module with CKF_OS_LOCKING_OK. */
-    int os_locking;
-};
+/* The specification's success code; every other CK_RV is passed up unchanged. */
+#define RV_SUCCESS ((CK_RV)0)
 
 const char *sitoken_native_version(void)
 {
     return SITOKEN_VERSION;
-}
-
-/* volatile keeps the compiler from dropping stores to a buffer it sees as dead. */
-static void wipe(unsigned char *buf, size_t len)
-{
-    volatile unsigned char *p = buf;
-    while (len--)
-        *p++ = 0;
 }
 
 static void report(char *errbuf, size_t errbuf_len, const char *what, const char *detail)
@@ -47,233 +38,41 @@ static void report(char *errbuf, size_t errbuf_len, const char *what, const char
 
 /* ---- module ------------------------------------------------------------------------ */
 
-CK_RV sitoken_module_open(const char *path, sitoken_module **out, char *errbuf, size_t errbuf_len)
+/* dlopen + the one C_GetFunctionList of this process for the module. The library stays
+ * loaded for the life of the process: handles and sessions outlive any Python object. */
+int sitoken_module_load(const char *path, CK_FUNCTION_LIST **out, CK_RV *rv, char *errbuf,
+                        size_t errbuf_len)
 {
-    sitoken_module *mod;
-    CK_C_GetFunctionList get_function_list;
-    void *sym;
-    CK_RV rv;
+    CK_RV (*get_function_list)(CK_FUNCTION_LIST **);
+    void *dl, *sym;
 
-    if (!path || !out)
-        return CKR_ARGUMENTS_BAD;
+    if (!path || !out || !rv)
+        return SITOKEN_E_ARGUMENTS;
     *out = NULL;
-    mod = calloc(1, sizeof *mod);
-    if (!mod)
-        return CKR_HOST_MEMORY;
-    /* A module python-pkcs11 already loaded comes back as the same handle (dlopen counts
-     * references), so both libraries drive one PKCS#11 state. RTLD_NOW makes a broken
-     * module fail here rather than in the middle of a batch. */
-    mod->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!mod->dl) {
+    *rv = RV_SUCCESS;
+    /* RTLD_NOW makes a broken module fail here rather than in the middle of a batch. */
+    dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
         report(errbuf, errbuf_len, "dlopen", dlerror());
-        free(mod);
-        return CKR_GENERAL_ERROR;
+        return SITOKEN_E_LOAD;
     }
-    sym = dlsym(mod->dl, "C_GetFunctionList");
+    sym = dlsym(dl, "C_GetFunctionList");
     if (!sym) {
         report(errbuf, errbuf_len, "dlsym C_GetFunctionList", dlerror());
-        rv = CKR_GENERAL_ERROR;
-        goto fail;
+        dlclose(dl);
+        return SITOKEN_E_LOAD;
     }
     /* POSIX guarantees a dlsym result converts to a function pointer; memcpy says so
      * without a cast ISO C does not define. */
     memcpy(&get_function_list, &sym, sizeof get_function_list);
-    rv = get_function_list(&mod->fl);
-    if (rv == CKR_OK && !mod->fl)
-        rv = CKR_GENERAL_ERROR;
-    if (rv != CKR_OK) {
+    *rv = get_function_list(out);
+    if (*rv != RV_SUCCESS || !*out) {
         report(errbuf, errbuf_len, "C_GetFunctionList", "failed");
-        goto fail;
+        *out = NULL;
+        dlclose(dl);
+        return *rv != RV_SUCCESS ? SITOKEN_E_MODULE : SITOKEN_E_LOAD;
     }
-    *out = mod;
-    return CKR_OK;
-fail:
-    dlclose(mod->dl);
-    free(mod);
-    return rv;
-}
-
-void sitoken_module_close(sitoken_module *mod)
-{
-    if (!mod)
-        return;
-    dlclose(mod->dl);
-    free(mod);
-}
-
-static CK_RV initialize_os_locking(sitoken_module *mod)
-{
-    CK_C_INITIALIZE_ARGS args;
-
-    memset(&args, 0, sizeof args);
-    /* No mutex callbacks: the module uses the OS primitives. SoftHSM keeps its internal
-     * locks on only when it is given arguments like these. */
-    args.flags = CKF_OS_LOCKING_OK;
-    return mod->fl->C_Initialize(&args);
-}
-
-CK_RV sitoken_module_initialize(sitoken_module *mod, int *already_initialized)
-{
-    CK_RV rv;
-
-    if (!mod)
-        return CKR_ARGUMENTS_BAD;
-    rv = initialize_os_locking(mod);
-    if (already_initialized)
-        *already_initialized = rv == CKR_CRYPTOKI_ALREADY_INITIALIZED;
-    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
-        return CKR_OK; /* someone else's arguments, unknown to us: os_locking stays as is */
-    if (rv == CKR_OK)
-        mod->os_locking = 1;
-    return rv;
-}
-
-CK_RV sitoken_module_reinitialize_os_locking(sitoken_module *mod)
-{
-    CK_RV rv;
-
-    if (!mod)
-        return CKR_ARGUMENTS_BAD;
-    rv = mod->fl->C_Finalize(NULL);
-    if (rv != CKR_OK && rv != CKR_CRYPTOKI_NOT_INITIALIZED)
-        return rv;
-    mod->os_locking = 0;
-    rv = initialize_os_locking(mod);
-    if (rv == CKR_OK)
-        mod->os_locking = 1;
-    return rv;
-}
-
-CK_RV sitoken_module_finalize(sitoken_module *mod)
-{
-    CK_RV rv;
-
-    if (!mod)
-        return CKR_ARGUMENTS_BAD;
-    rv = mod->fl->C_Finalize(NULL);
-    if (rv == CKR_OK || rv == CKR_CRYPTOKI_NOT_INITIALIZED)
-        mod->os_locking = 0;
-    return rv;
-}
-
-int sitoken_module_os_locking(const sitoken_module *mod)
-{
-    return mod ? mod->os_locking : 0;
-}
-
-struct function_slot {
-    const char *name;
-    size_t offset;
-};
-
-#define SLOT(f) { #f, offsetof(CK_FUNCTION_LIST, f) }
-static const struct function_slot function_slots[] = {
-    SLOT(C_Initialize), SLOT(C_Finalize), SLOT(C_GetInfo), SLOT(C_GetFunctionList),
-    SLOT(C_GetSlotList), SLOT(C_GetSlotInfo), SLOT(C_GetTokenInfo), SLOT(C_GetMechanismList),
-    SLOT(C_GetMechanismInfo), SLOT(C_InitToken), SLOT(C_InitPIN), SLOT(C_SetPIN),
-    SLOT(C_OpenSession), SLOT(C_CloseSession), SLOT(C_CloseAllSessions),
-    SLOT(C_GetSessionInfo), SLOT(C_GetOperationState), SLOT(C_SetOperationState),
-    SLOT(C_Login), SLOT(C_Logout), SLOT(C_CreateObject), SLOT(C_CopyObject),
-    SLOT(C_DestroyObject), SLOT(C_GetObjectSize), SLOT(C_GetAttributeValue),
-    SLOT(C_SetAttributeValue), SLOT(C_FindObjectsInit), SLOT(C_FindObjects),
-    SLOT(C_FindObjectsFinal), SLOT(C_EncryptInit), SLOT(C_Encrypt), SLOT(C_EncryptUpdate),
-    SLOT(C_EncryptFinal), SLOT(C_DecryptInit), SLOT(C_Decrypt), SLOT(C_DecryptUpdate),
-    SLOT(C_DecryptFinal), SLOT(C_DigestInit), SLOT(C_Digest), SLOT(C_DigestUpdate),
-    SLOT(C_DigestKey), SLOT(C_DigestFinal), SLOT(C_SignInit), SLOT(C_Sign),
-    SLOT(C_SignUpdate), SLOT(C_SignFinal), SLOT(C_SignRecoverInit), SLOT(C_SignRecover),
-    SLOT(C_VerifyInit), SLOT(C_Verify), SLOT(C_VerifyUpdate), SLOT(C_VerifyFinal),
-    SLOT(C_VerifyRecoverInit), SLOT(C_VerifyRecover), SLOT(C_DigestEncryptUpdate),
-    SLOT(C_DecryptDigestUpdate), SLOT(C_SignEncryptUpdate), SLOT(C_DecryptVerifyUpdate),
-    SLOT(C_GenerateKey), SLOT(C_GenerateKeyPair), SLOT(C_WrapKey), SLOT(C_UnwrapKey),
-    SLOT(C_DeriveKey), SLOT(C_SeedRandom), SLOT(C_GenerateRandom), SLOT(C_GetFunctionStatus),
-    SLOT(C_CancelFunction), SLOT(C_WaitForSlotEvent),
-};
-#undef SLOT
-
-/* The function list is declared by hand, so check it against the module: every slot must
- * hold the symbol the module exports under that name. Returns 0 when all match, the
- * 1-based slot of the first mismatch, or -1 for a bad argument. */
-int sitoken_function_list_check(const sitoken_module *mod)
-{
-    size_t n = sizeof function_slots / sizeof function_slots[0];
-    size_t i;
-
-    if (!mod || n != 68)
-        return -1;
-    for (i = 0; i < n; i++) {
-        void *exported = dlsym(mod->dl, function_slots[i].name);
-        void *listed;
-
-        if (i > 0 && function_slots[i].offset != function_slots[i - 1].offset + sizeof(void *))
-            return (int)i + 1;
-        if (!exported)
-            continue; /* a module need not export every name */
-        memcpy(&listed, (const char *)mod->fl + function_slots[i].offset, sizeof listed);
-        if (listed != exported)
-            return (int)i + 1;
-    }
-    return 0;
-}
-
-/* ---- token and login --------------------------------------------------------------- */
-
-CK_RV sitoken_get_token_info(const sitoken_module *mod, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
-{
-    if (!mod || !info)
-        return CKR_ARGUMENTS_BAD;
-    return mod->fl->C_GetTokenInfo(slot, info);
-}
-
-CK_RV sitoken_init_token(const sitoken_module *mod, CK_SLOT_ID slot, unsigned char *so_pin,
-                         CK_ULONG so_pin_len, const unsigned char *label32)
-{
-    CK_UTF8CHAR label[32];
-    CK_RV rv = CKR_ARGUMENTS_BAD;
-
-    if (mod && label32 && (so_pin || !so_pin_len)) {
-        memcpy(label, label32, sizeof label);
-        rv = mod->fl->C_InitToken(slot, so_pin, so_pin_len, label);
-    }
-    if (so_pin)
-        wipe(so_pin, so_pin_len);
-    return rv;
-}
-
-CK_RV sitoken_login(const sitoken_module *mod, CK_SLOT_ID slot, CK_USER_TYPE user_type,
-                    unsigned char *pin, CK_ULONG pin_len, CK_SESSION_HANDLE *session)
-{
-    CK_SESSION_HANDLE s = 0;
-    CK_RV rv = CKR_ARGUMENTS_BAD;
-
-    if (!mod || !session || (!pin && pin_len))
-        goto out;
-    *session = 0;
-    /* Read-write: the security officer cannot log in on a read-only session. */
-    rv = mod->fl->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
-    if (rv != CKR_OK)
-        goto out;
-    rv = mod->fl->C_Login(s, user_type, pin, pin_len);
-    /* The login belongs to the application and ends when its last session closes, so
-     * this session stays open until sitoken_logout. */
-    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
-        *session = s;
-    else
-        mod->fl->C_CloseSession(s);
-out:
-    if (pin)
-        wipe(pin, pin_len);
-    return rv;
-}
-
-CK_RV sitoken_logout(const sitoken_module *mod, CK_SESSION_HANDLE session)
-{
-    CK_RV rv, closed;
-
-    if (!mod)
-        return CKR_ARGUMENTS_BAD;
-    rv = mod->fl->C_Logout(session);
-    closed = mod->fl->C_CloseSession(session);
-    return rv != CKR_OK ? rv : closed;
+    return SITOKEN_OK;
 }
 
 /* ---- ECDSA r||s to DER --------------------------------------------------------------- */
@@ -348,8 +147,7 @@ static int ecdsa_raw_to_der(const unsigned char *raw, size_t raw_len, unsigned c
 /* ---- batch signing ------------------------------------------------------------------ */
 
 struct batch_job {
-    const sitoken_module *mod;
-    CK_SLOT_ID slot;
+    CK_FUNCTION_LIST *fl;
     CK_OBJECT_HANDLE key;
     CK_MECHANISM mechanism;
     const unsigned char *data;
@@ -367,20 +165,30 @@ struct batch_job {
     sitoken_batch_error err;
 };
 
-static void set_error(sitoken_batch_error *err, CK_RV rv, size_t index, const char *function)
+struct worker {
+    struct batch_job *job;
+    CK_SESSION_HANDLE session;
+};
+
+static void set_error(sitoken_batch_error *err, int status, CK_RV rv, size_t index,
+                      const char *function, unsigned long length)
 {
+    err->status = status;
     err->rv = rv;
     err->index = index;
     err->function = function;
+    err->length = length;
 }
 
 /* Keeps the lowest failing index. Inputs are claimed in increasing order, so every input
  * below it was claimed earlier and finished before the workers were joined. */
-static void record_failure(struct batch_job *job, size_t index, CK_RV rv, const char *function)
+static void record_failure(struct batch_job *job, size_t index, const sitoken_batch_error *e)
 {
     pthread_mutex_lock(&job->err_lock);
-    if (job->err.rv == CKR_OK || index < job->err.index)
-        set_error(&job->err, rv, index, function);
+    if (job->err.status == SITOKEN_OK || index < job->err.index) {
+        job->err = *e;
+        job->err.index = index;
+    }
     pthread_mutex_unlock(&job->err_lock);
     atomic_store(&job->stop, 1);
 }
@@ -392,122 +200,141 @@ static size_t claim(struct batch_job *job)
     return atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
 }
 
-static CK_RV sign_one(struct batch_job *job, CK_SESSION_HANDLE s, CK_MECHANISM *mech, size_t i,
-                      unsigned char *scratch, const char **function)
+/* C_SignInit + C_Sign into buf (size bytes); the length is checked before anyone reads it. */
+static int sign_into(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
+                     CK_OBJECT_HANDLE key, const unsigned char *data, size_t data_len,
+                     unsigned char *buf, size_t size, size_t *len, sitoken_batch_error *e)
 {
-    const CK_FUNCTION_LIST *fl = job->mod->fl;
-    unsigned char *slot_out = job->out + i * job->stride;
-    CK_ULONG len = (CK_ULONG)job->stride;
-    size_t der_len;
+    CK_ULONG n = (CK_ULONG)size;
     CK_RV rv;
 
-    rv = fl->C_SignInit(s, mech, job->key);
-    if (rv != CKR_OK) {
-        *function = "C_SignInit";
-        return rv;
+    rv = fl->C_SignInit(s, mech, key);
+    if (rv != RV_SUCCESS) {
+        set_error(e, SITOKEN_E_MODULE, rv, 0, "C_SignInit", 0);
+        return e->status;
     }
     /* C_Sign's prototype predates const; it reads the data only. */
-    rv = fl->C_Sign(s, (CK_BYTE *)(job->data + job->offsets[i]),
-                    (CK_ULONG)(job->offsets[i + 1] - job->offsets[i]),
-                    scratch ? scratch : slot_out, &len);
-    if (rv != CKR_OK) {
-        *function = "C_Sign";
-        return rv;
+    rv = fl->C_Sign(s, (CK_BYTE *)data, (CK_ULONG)data_len, buf, &n);
+    if (rv != RV_SUCCESS) {
+        set_error(e, SITOKEN_E_MODULE, rv, 0, "C_Sign", 0);
+        return e->status;
     }
+    if (n > size) {
+        /* The module claims to have written past the buffer it was given. */
+        set_error(e, SITOKEN_E_LENGTH, rv, 0, "C_Sign", n);
+        return e->status;
+    }
+    *len = (size_t)n;
+    return SITOKEN_OK;
+}
+
+static int sign_one(struct batch_job *job, CK_SESSION_HANDLE s, CK_MECHANISM *mech, size_t i,
+                    unsigned char *scratch, sitoken_batch_error *e)
+{
+    unsigned char *slot_out = job->out + i * job->stride;
+    const unsigned char *data = job->data + job->offsets[i];
+    size_t data_len = job->offsets[i + 1] - job->offsets[i];
+    size_t len = 0;
+    int status;
+
+    status = sign_into(job->fl, s, mech, job->key, data, data_len,
+                       scratch ? scratch : slot_out, job->stride, &len, e);
+    if (status != SITOKEN_OK)
+        return status;
     if (!scratch) {
         job->out_lens[i] = len;
-        return CKR_OK;
+        return SITOKEN_OK;
     }
-    if (ecdsa_raw_to_der(scratch, len, slot_out, job->stride, &der_len) != 0) {
-        *function = "sitoken_ecdsa_to_der";
-        return CKR_FUNCTION_FAILED;
+    if (ecdsa_raw_to_der(scratch, len, slot_out, job->stride, &job->out_lens[i]) != 0) {
+        set_error(e, SITOKEN_E_ENCODING, RV_SUCCESS, 0, "sitoken_ecdsa_to_der", len);
+        return e->status;
     }
-    job->out_lens[i] = der_len;
-    return CKR_OK;
+    return SITOKEN_OK;
 }
 
 static void *batch_worker(void *arg)
 {
-    struct batch_job *job = arg;
-    const CK_FUNCTION_LIST *fl = job->mod->fl;
+    struct worker *w = arg;
+    struct batch_job *job = w->job;
     /* Each worker passes its own copy: C_SignInit takes a non-const pointer. */
     CK_MECHANISM mech = job->mechanism;
     unsigned char *scratch = NULL;
-    CK_SESSION_HANDLE s;
+    sitoken_batch_error e;
     size_t i = claim(job);
-    CK_RV rv;
 
     if (i >= job->count)
         return NULL;
+    memset(&e, 0, sizeof e);
     if (job->flags & SITOKEN_ECDSA_DER) {
         scratch = malloc(job->stride);
         if (!scratch) {
-            record_failure(job, i, CKR_HOST_MEMORY, "malloc");
+            set_error(&e, SITOKEN_E_MEMORY, RV_SUCCESS, i, "malloc", 0);
+            record_failure(job, i, &e);
             return NULL;
         }
     }
-    /* One session per worker: PKCS#11 allows one active operation per session. */
-    rv = fl->C_OpenSession(job->slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
-    if (rv != CKR_OK) {
-        record_failure(job, i, rv, "C_OpenSession");
-        free(scratch);
-        return NULL;
-    }
+    /* Each worker has a session of its own: PKCS#11 allows one active operation per
+     * session. The sessions belong to the caller, who closes them. */
     for (; i < job->count; i = claim(job)) {
-        const char *function = "C_Sign";
-
-        rv = sign_one(job, s, &mech, i, scratch, &function);
-        if (rv != CKR_OK) {
-            record_failure(job, i, rv, function);
+        if (sign_one(job, w->session, &mech, i, scratch, &e) != SITOKEN_OK) {
+            record_failure(job, i, &e);
             break;
         }
     }
-    /* Closing also ends an operation a failed C_Sign may have left active. */
-    fl->C_CloseSession(s);
     free(scratch);
     return NULL;
 }
 
-static void run_workers(struct batch_job *job, size_t nthreads)
+static void run_workers(struct batch_job *job, const CK_SESSION_HANDLE *sessions, size_t n)
 {
+    struct worker *workers = calloc(n, sizeof *workers);
     pthread_t *tids = NULL;
+    struct worker solo;
     size_t started = 0, t;
 
-    if (nthreads > 1) {
-        tids = calloc(nthreads - 1, sizeof *tids);
-        /* Threads that cannot be created are simply not used: the claim loop lets the
-         * workers that exist (at least the calling thread) finish the batch. */
-        while (tids && started < nthreads - 1 &&
-               pthread_create(&tids[started], NULL, batch_worker, job) == 0)
-            started++;
+    if (!workers) {
+        n = 1;
+        workers = &solo;
     }
-    batch_worker(job);
+    for (t = 0; t < n; t++) {
+        workers[t].job = job;
+        workers[t].session = sessions[t];
+    }
+    if (n > 1)
+        tids = calloc(n - 1, sizeof *tids);
+    /* Threads that cannot be created are simply not used: the claim loop lets the workers
+     * that exist (at least the calling thread) finish the batch. */
+    while (tids && started < n - 1 &&
+           pthread_create(&tids[started], NULL, batch_worker, &workers[started + 1]) == 0)
+        started++;
+    batch_worker(&workers[0]);
     for (t = 0; t < started; t++)
         pthread_join(tids[t], NULL);
     free(tids);
+    if (workers != &solo)
+        free(workers);
 }
 
-CK_RV sitoken_sign_batch(const sitoken_module *mod, CK_SLOT_ID slot, CK_OBJECT_HANDLE key,
-                         CK_MECHANISM_TYPE mechanism, void *param, CK_ULONG param_len,
-                         const unsigned char *data, const size_t *offsets, size_t count,
-                         unsigned char *out, size_t stride, size_t *out_lens,
-                         unsigned int threads, unsigned int flags, sitoken_batch_error *err)
+int sitoken_sign_batch(CK_FUNCTION_LIST *fl, const CK_SESSION_HANDLE *sessions,
+                       size_t nsessions, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
+                       void *param, CK_ULONG param_len, const unsigned char *data,
+                       const size_t *offsets, size_t count, unsigned char *out, size_t stride,
+                       size_t *out_lens, unsigned int flags, sitoken_batch_error *err)
 {
     struct batch_job job;
 
     if (!err)
-        return CKR_ARGUMENTS_BAD;
-    set_error(err, CKR_OK, 0, NULL);
-    if (!mod || !offsets || !out_lens || !out || !data || !threads || !stride ||
-        count > SIZE_MAX / stride) {
-        set_error(err, CKR_ARGUMENTS_BAD, 0, "sitoken_sign_batch");
-        return err->rv;
+        return SITOKEN_E_ARGUMENTS;
+    set_error(err, SITOKEN_OK, RV_SUCCESS, 0, NULL, 0);
+    if (!fl || !sessions || !nsessions || !offsets || !out_lens || !out || !data || !stride ||
+        stride > (size_t)(CK_ULONG)-1 || count > SIZE_MAX / stride) {
+        set_error(err, SITOKEN_E_ARGUMENTS, RV_SUCCESS, 0, "sitoken_sign_batch", 0);
+        return err->status;
     }
     if (count == 0)
-        return CKR_OK;
+        return SITOKEN_OK;
     memset(&job, 0, sizeof job);
-    job.mod = mod;
-    job.slot = slot;
+    job.fl = fl;
     job.key = key;
     job.mechanism.mechanism = mechanism;
     job.mechanism.pParameter = param;
@@ -522,58 +349,41 @@ CK_RV sitoken_sign_batch(const sitoken_module *mod, CK_SLOT_ID slot, CK_OBJECT_H
     atomic_init(&job.next, 0);
     atomic_init(&job.stop, 0);
     pthread_mutex_init(&job.err_lock, NULL);
-    run_workers(&job, threads < count ? threads : count);
+    run_workers(&job, sessions, nsessions < count ? nsessions : count);
     pthread_mutex_destroy(&job.err_lock);
     *err = job.err;
     /* Inputs below the failure are all signed; anything from it on may have gaps and must
      * not pass for a result. */
-    if (err->rv != CKR_OK)
+    if (err->status != SITOKEN_OK)
         memset(out_lens + err->index, 0, (count - err->index) * sizeof *out_lens);
-    return err->rv;
+    return err->status;
 }
 
 /* The benchmark's ceiling: the bare C_SignInit + C_Sign loop on one session, nothing else. */
-CK_RV sitoken_bench_reference(const sitoken_module *mod, CK_SLOT_ID slot, CK_OBJECT_HANDLE key,
-                              CK_MECHANISM_TYPE mechanism, void *param, CK_ULONG param_len,
-                              const unsigned char *data, size_t data_len, size_t count,
-                              unsigned char *out, size_t out_size, size_t *out_len,
-                              sitoken_batch_error *err)
+int sitoken_bench_reference(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE session,
+                            CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism, void *param,
+                            CK_ULONG param_len, const unsigned char *data, size_t data_len,
+                            size_t count, unsigned char *out, size_t out_size, size_t *out_len,
+                            sitoken_batch_error *err)
 {
     CK_MECHANISM mech;
-    CK_SESSION_HANDLE s;
-    CK_RV rv;
     size_t i;
 
     if (!err)
-        return CKR_ARGUMENTS_BAD;
-    set_error(err, CKR_OK, 0, NULL);
-    if (!mod || !data || !out || !out_len) {
-        set_error(err, CKR_ARGUMENTS_BAD, 0, "sitoken_bench_reference");
-        return err->rv;
+        return SITOKEN_E_ARGUMENTS;
+    set_error(err, SITOKEN_OK, RV_SUCCESS, 0, NULL, 0);
+    if (!fl || !data || !out || !out_len) {
+        set_error(err, SITOKEN_E_ARGUMENTS, RV_SUCCESS, 0, "sitoken_bench_reference", 0);
+        return err->status;
     }
     mech.mechanism = mechanism;
     mech.pParameter = param;
     mech.ulParameterLen = param_len;
-    rv = mod->fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
-    if (rv != CKR_OK) {
-        set_error(err, rv, 0, "C_OpenSession");
-        return rv;
-    }
     for (i = 0; i < count; i++) {
-        CK_ULONG len = (CK_ULONG)out_size;
-
-        rv = mod->fl->C_SignInit(s, &mech, key);
-        if (rv != CKR_OK) {
-            set_error(err, rv, i, "C_SignInit");
+        if (sign_into(fl, session, &mech, key, data, data_len, out, out_size, out_len, err)) {
+            err->index = i;
             break;
         }
-        rv = mod->fl->C_Sign(s, (CK_BYTE *)data, (CK_ULONG)data_len, out, &len);
-        if (rv != CKR_OK) {
-            set_error(err, rv, i, "C_Sign");
-            break;
-        }
-        *out_len = len;
     }
-    mod->fl->C_CloseSession(s);
-    return rv;
+    return err->status;
 }

@@ -14,12 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._native_loader import native_status
-from ._native_module import NativeModule
+from ._native_loader import binding, native_status
+from .algorithms import KeyType, preparer
 from .errors import SitokenError
 from .pin import Pin
-from .signing.batch import SCHEMES, BatchKey, batch_key_for, preparer, sign_many
-from .token import KeyType
+from .signing.batch import BatchKey, batch_key_for, function_list_for, sign_many
 
 if TYPE_CHECKING:
     from .pkcs11 import Pkcs11Token
@@ -158,34 +157,38 @@ def measure_native(key: BatchKey, seconds: float, threads: int) -> tuple[int, fl
 
 def measure_reference(key: BatchKey, seconds: float) -> tuple[int, float]:
     """The bare C_SignInit + C_Sign loop on one session: the ceiling for this module."""
-    module = NativeModule.open(key.module_path)
-    scheme = SCHEMES[key.key_type.default_mechanism]
-    data = preparer(scheme)(MESSAGE)
-    n = 16
-    while True:  # calibrate on a short probe, then size one call for the cell
-        elapsed = _reference_call(module, key, scheme.ckm, scheme.pss, data, n)
-        if elapsed >= 0.1 or n >= 1 << 24:
-            break
-        n *= 4
-    n = max(1, int(n * seconds / max(elapsed, 1e-6)))
-    return n, _reference_call(module, key, scheme.ckm, scheme.pss, data, n)
+    mechanism = key.key_type.default_mechanism
+    ck = key.token.mechanism_for(key.key_type, mechanism, "bench")
+    data = preparer(mechanism)(MESSAGE)
+    with key.token.open_session() as session:
+        n = 16
+        while True:  # calibrate on a short probe, then size one call for the cell
+            elapsed = _reference_call(key, session.handle, ck.ckm, ck.spec.pss, data, n)
+            if elapsed >= 0.1 or n >= 1 << 24:
+                break
+            n *= 4
+        n = max(1, int(n * seconds / max(elapsed, 1e-6)))
+        return n, _reference_call(key, session.handle, ck.ckm, ck.spec.pss, data, n)
 
 
 def _reference_call(
-    module: NativeModule, key: BatchKey, ckm: int, pss: tuple[int, int, int] | None,
-    data: bytes, n: int,
+    key: BatchKey, session: int, ckm: int, pss: tuple[int, int, int] | None, data: bytes, n: int
 ) -> float:
-    ffi, lib = module.ffi, module.lib
+    found = binding()
+    if found is None:
+        raise SitokenError(f"the reference loop needs the extension: {native_status().reason}")
+    ffi, lib = found
     param = ffi.new("CK_RSA_PKCS_PSS_PARAMS *", pss) if pss else ffi.NULL
     param_len = ffi.sizeof("CK_RSA_PKCS_PSS_PARAMS") if pss else 0
     out, out_len = ffi.new("unsigned char[]", 1024), ffi.new("size_t *")
     err = ffi.new("sitoken_batch_error *")
+    fl = function_list_for(ffi, key.token)
     started = time.perf_counter()
-    rv = lib.sitoken_bench_reference(module.handle, key.slot_id, key.handle, ckm, param,
-                                     param_len, data, len(data), n, out, 1024, out_len, err)
+    status = lib.sitoken_bench_reference(fl, session, key.handle, ckm, param, param_len, data,
+                                         len(data), n, out, 1024, out_len, err)
     elapsed = time.perf_counter() - started
-    if rv != 0:
-        raise SitokenError(f"reference loop failed at {err.index}: 0x{rv:X}")
+    if status != lib.SITOKEN_OK:
+        raise SitokenError(f"reference loop failed at {err.index}: status {err.status}, 0x{err.rv:X}")
     return elapsed
 
 

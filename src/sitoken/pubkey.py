@@ -1,38 +1,40 @@
-"""Host-side key material: SPKI building, digests, signature encodings, verification."""
+"""Host-side key material: SPKI building and parsing, verification (facts from sitoken.algorithms)."""
 
 from __future__ import annotations
 
-import hashlib
+from asn1crypto import core, keys, pem
 
-from asn1crypto import algos, core, keys, pem
-
+from .algorithms import KEYS, KeyType, Mechanism, hash_algorithm, key_type_for_curve, key_type_for_rsa_bits
 from .errors import InvalidInput
-from .token import KeyType, Mechanism
 
 # pyca/cryptography is imported by the functions that verify or parse keys, not at the top: listing
 # tokens and signing on a token do not need it, and it is the slowest import of a CLI run.
 
-_CURVES = {"secp256r1": KeyType.EC_P256, "secp384r1": KeyType.EC_P384}
-_CURVE_NAMES = {KeyType.EC_P256: "secp256r1", KeyType.EC_P384: "secp384r1"}
-ED25519_OID = "1.3.101.112"
+_EDDSA_CURVES = {f.curve_oid: k for k, f in KEYS.items() if f.family == "eddsa"}
 
 
 def ec_params_der(key_type: KeyType) -> bytes:
     """CKA_EC_PARAMS for a key type: the named curve's OID, DER-encoded."""
-    if key_type is KeyType.ED25519:
-        return bytes(core.ObjectIdentifier(ED25519_OID).dump())
-    return bytes(keys.ECDomainParameters(name="named", value=_CURVE_NAMES[key_type]).dump())
+    facts = key_type.facts
+    if facts.family == "eddsa":
+        return bytes(core.ObjectIdentifier(facts.curve_oid).dump())
+    return bytes(keys.ECDomainParameters(name="named", value=facts.curve).dump())
 
 
 def key_type_from_ec_params(params: bytes) -> KeyType | None:
     try:
         parsed = keys.ECDomainParameters.load(params)
-        if parsed.name == "named" and parsed.chosen.native in _CURVES:
-            return _CURVES[parsed.chosen.native]
+        if parsed.name == "named":
+            found = key_type_for_curve(parsed.chosen.dotted)
+            if found is not None and found.family in ("ec", "sm2"):
+                return found
     except ValueError:
         pass
     # Edwards curves come as a bare OID or as the printable string "edwards25519".
-    if params in (core.ObjectIdentifier(ED25519_OID).dump(), core.PrintableString("edwards25519").dump()):
+    for oid, key_type in _EDDSA_CURVES.items():
+        if params == core.ObjectIdentifier(oid).dump():
+            return key_type
+    if params == core.PrintableString("edwards25519").dump():
         return KeyType.ED25519
     return None
 
@@ -48,7 +50,7 @@ def ec_spki(params: bytes, ec_point: bytes) -> bytes:
     """SPKI from CKA_EC_PARAMS and CKA_EC_POINT (a DER OCTET STRING per the spec)."""
     point = _unwrap_octet_string(ec_point)
     key_type = key_type_from_ec_params(params)
-    if key_type is KeyType.ED25519:
+    if key_type is not None and key_type.family == "eddsa":
         return bytes(keys.PublicKeyInfo({"algorithm": {"algorithm": "ed25519"}, "public_key": point}).dump())
     algorithm = {"algorithm": "ec", "parameters": keys.ECDomainParameters.load(params)}
     return bytes(keys.PublicKeyInfo({"algorithm": algorithm, "public_key": point}).dump())
@@ -110,47 +112,14 @@ def key_type_of_spki(spki: bytes) -> KeyType | None:
 
     public = serialization.load_der_public_key(spki)
     if isinstance(public, rsa.RSAPublicKey):
-        return {2048: KeyType.RSA2048, 3072: KeyType.RSA3072}.get(public.key_size)
+        return key_type_for_rsa_bits(public.key_size)
     if isinstance(public, ec.EllipticCurvePublicKey):
-        return _CURVES.get(public.curve.name)
+        return key_type_for_curve(public.curve.name)
     return KeyType.ED25519 if isinstance(public, ed25519.Ed25519PublicKey) else None
 
 
 def spki_to_pem(spki: bytes) -> bytes:
     return bytes(pem.armor("PUBLIC KEY", spki))
-
-
-def digest(mechanism: Mechanism, data: bytes) -> bytes:
-    name = mechanism.hash_name
-    if name is None:
-        raise ValueError(f"{mechanism.value} does not hash on the host")
-    return hashlib.new(name, data).digest()
-
-
-def digest_info(mechanism: Mechanism, hashed: bytes) -> bytes:
-    """PKCS#1 v1.5 DigestInfo (with the NULL parameters RFC 8017 requires)."""
-    algorithm = algos.DigestAlgorithm({"algorithm": mechanism.hash_name, "parameters": core.Null()})
-    return bytes(algos.DigestInfo({"digest_algorithm": algorithm, "digest": hashed}).dump())
-
-
-def ecdsa_raw_to_der(raw: bytes) -> bytes:
-    return bytes(algos.DSASignature.from_p1363(raw).dump())
-
-
-def ecdsa_der_to_raw(der: bytes, size: int) -> bytes:
-    """DER SEQUENCE {r, s} to r||s with each half ``size`` bytes long."""
-    try:
-        parsed = algos.DSASignature.load(der)
-        r, s = int(parsed["r"].native), int(parsed["s"].native)
-    except (ValueError, TypeError):
-        raise InvalidInput("the ECDSA signature is not DER-encoded") from None
-    if r.bit_length() > size * 8 or s.bit_length() > size * 8:
-        raise InvalidInput("the ECDSA signature does not fit the key's curve")
-    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-
-
-def curve_size(key_type: KeyType) -> int:
-    return {KeyType.EC_P256: 32, KeyType.EC_P384: 48, KeyType.SM2: 32}[key_type]
 
 
 def verify_host(
@@ -178,20 +147,20 @@ def verify_host(
 
 
 def _verify(public: object, data: bytes, signature: bytes, mechanism: Mechanism) -> None:
-    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-    hash_alg = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}.get(mechanism.hash_name or "")
-    if isinstance(public, rsa.RSAPublicKey) and hash_alg and mechanism.family == "rsa":
+    facts = mechanism.facts
+    hash_alg = hash_algorithm(facts.hash_name) if facts.hash_name else None
+    if isinstance(public, rsa.RSAPublicKey) and hash_alg and facts.family == "rsa":
         pad = (
             padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=hash_alg.digest_size)
-            if "pss" in mechanism.value
+            if facts.padding == "pss"
             else padding.PKCS1v15()
         )
         public.verify(signature, data, pad, hash_alg)
-    elif isinstance(public, ec.EllipticCurvePublicKey) and hash_alg and mechanism.family == "ec":
+    elif isinstance(public, ec.EllipticCurvePublicKey) and hash_alg and facts.family == "ec":
         public.verify(signature, data, ec.ECDSA(hash_alg))
-    elif isinstance(public, ed25519.Ed25519PublicKey) and mechanism is Mechanism.EDDSA:
+    elif isinstance(public, ed25519.Ed25519PublicKey) and facts.family == "eddsa":
         public.verify(signature, data)
     else:
         raise ValueError("mechanism does not fit the key")

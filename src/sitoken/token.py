@@ -3,64 +3,12 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 
+from .algorithms import KeyType, Mechanism, mechanisms_for
 from .errors import NotSupported
 from .pin import Pin, PinPolicy, PinRole, PinStatus
-
-
-class KeyType(str, Enum):
-    """Key pair types sitoken generates, by their CLI names."""
-
-    RSA2048 = "rsa2048"
-    RSA3072 = "rsa3072"
-    EC_P256 = "ec-p256"
-    EC_P384 = "ec-p384"
-    ED25519 = "ed25519"
-    SM2 = "sm2"  # the national curve (GM/T 0003), 256-bit, signed as SM2-with-SM3
-
-    @property
-    def family(self) -> str:
-        return {"rsa2048": "rsa", "rsa3072": "rsa", "ed25519": "eddsa", "sm2": "sm2"}.get(self.value, "ec")
-
-    @property
-    def default_mechanism(self) -> Mechanism:
-        return {
-            KeyType.RSA2048: Mechanism.RSA_PKCS_SHA256,
-            KeyType.RSA3072: Mechanism.RSA_PKCS_SHA256,
-            KeyType.EC_P256: Mechanism.ECDSA_SHA256,
-            KeyType.EC_P384: Mechanism.ECDSA_SHA384,
-            KeyType.ED25519: Mechanism.EDDSA,
-            KeyType.SM2: Mechanism.SM2_SM3,
-        }[self]
-
-
-class Mechanism(str, Enum):
-    """Signature schemes, named by what they compute, independent of the driver."""
-
-    RSA_PKCS_SHA256 = "rsa-pkcs-sha256"
-    RSA_PKCS_SHA384 = "rsa-pkcs-sha384"
-    RSA_PSS_SHA256 = "rsa-pss-sha256"
-    RSA_PSS_SHA384 = "rsa-pss-sha384"
-    ECDSA_SHA256 = "ecdsa-sha256"
-    ECDSA_SHA384 = "ecdsa-sha384"
-    EDDSA = "eddsa"
-    # SM3 over Z ‖ M, Z binding the signer's ID (default 1234567812345678) and public key;
-    # the signature is DER SEQUENCE {r, s} like ECDSA's.
-    SM2_SM3 = "sm2-sm3"
-
-    @property
-    def family(self) -> str:
-        """The key family it needs: rsa, ec, eddsa or sm2 (matches KeyType.family)."""
-        head = self.value.split("-")[0]
-        return {"ecdsa": "ec"}.get(head, head)
-
-    @property
-    def hash_name(self) -> str | None:
-        """The digest the scheme applies to the message (None for EdDSA, which hashes inside)."""
-        return None if self is Mechanism.EDDSA else self.value.rsplit("-", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -278,6 +226,7 @@ class Token(abc.ABC):
         self.close()
 
 
-def mechanisms_for(key_type: KeyType) -> Sequence[Mechanism]:
-    """Signature mechanisms that fit a key type."""
-    return [m for m in Mechanism if m.family == key_type.family]
+__all__ = [
+    "Capabilities", "KeyInfo", "KeyType", "Mechanism", "StoredCertificate", "Token", "TokenInfo",
+    "mechanisms_for",
+]

@@ -99,7 +99,7 @@ def test_batch_sign(softhsm_path: str, path: str) -> None:
         env["SITOKEN_NO_NATIVE"] = "1"
     done = run("batch_sign.py", *args, env=env)
     assert done.returncode == 0, done.stderr
-    assert f"signing path: {'native' if path == 'native' else 'python-pkcs11'}" in done.stdout
+    assert f"signing path: {'native' if path == 'native' else 'per-call python'}" in done.stdout
     assert re.search(r"signed 600 records with ec-p256 .* \d+ signatures/s", done.stdout), done.stdout
     assert "all 600 signatures verify on the host" in done.stdout
 

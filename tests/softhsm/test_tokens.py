@@ -29,9 +29,8 @@ USER_PIN = "user7pin3"
 def test_module_is_reinitialised_with_os_locking(module: Module) -> None:
     # A second C_Initialize must find the module already initialised by sitoken (OS locking);
     # calling it with the same arguments proves the module is live and accepts them.
-    fl = module.ck._fl.contents
     assert module.os_locking
-    assert fl.C_Initialize(None) == CKR_CRYPTOKI_ALREADY_INITIALIZED
+    assert module.functions.call("C_Initialize", module.ffi.NULL) == CKR_CRYPTOKI_ALREADY_INITIALIZED
 
 
 def test_module_resolution(softhsm_path: str, monkeypatch: pytest.MonkeyPatch) -> None:

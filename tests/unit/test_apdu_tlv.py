@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sitoken.pcsc import tlv
 from sitoken.pcsc.openpgp_data import (
+    AlgorithmAttributes,
     ApplicationData,
     CardAid,
     KeySlot,
     PwStatus,
-    digest_info,
     rsa_public_key_der,
 )
 from sitoken.pcsc.tlv import MalformedResponse
@@ -72,7 +70,8 @@ def test_public_key_template_to_spki() -> None:
         rsa_public_key_der(tlv.encode_tlv(0x7F49, tlv.encode_tlv(0x81, n)))
 
 
-def test_digest_info_is_the_pkcs1_encoding() -> None:
-    digest = hashlib.sha256(b"abc").digest()
-    prefix = bytes.fromhex("3031300d060960864801650304020105000420")
-    assert digest_info("sha256", digest) == prefix + digest
+def test_card_curve_oids_come_from_the_algorithm_table() -> None:
+    # OpenPGP card algorithm attributes: algorithm ID, then the curve OID's DER content.
+    p256 = AlgorithmAttributes.parse(bytes.fromhex("132A8648CE3D030107"))
+    ed25519 = AlgorithmAttributes.parse(bytes.fromhex("162B06010401DA470F01"))
+    assert p256.key_type is KeyType.EC_P256 and ed25519.key_type is KeyType.ED25519

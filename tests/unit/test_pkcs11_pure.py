@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 
-import pkcs11.exceptions as p11x
 import pytest
+from asn1crypto import algos, core
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sitoken import errors, pubkey
+from sitoken import algorithms, errors, pubkey
 from sitoken.pkcs11.constants import flag_names, rv_name
-from sitoken.pkcs11.errors import error_for_rv, rv_of, translate
+from sitoken.pkcs11.errors import error_for_rv
 from sitoken.pkcs11.uri import object_uri, parse_uri, token_uri
 from sitoken.token import KeyType, Mechanism
 
@@ -55,24 +55,25 @@ def test_uri_parser_only_raises_invalid_input(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "rv", "cls"),
+    ("rv", "name", "cls"),
     [
-        (p11x.PinIncorrect(), 0xA0, errors.PinIncorrect),
-        (p11x.PinLocked(), 0xA4, errors.PinLocked),
-        (p11x.TokenNotPresent(), 0xE0, errors.TokenAbsent),
-        (p11x.DeviceRemoved(), 0x32, errors.TokenAbsent),
-        (p11x.MechanismInvalid(), 0x70, errors.MechanismUnsupported),
-        (p11x.FunctionCancelled(), 0x50, errors.Pkcs11Error),
-        (p11x.AnotherUserAlreadyLoggedIn(), 0x104, errors.Pkcs11Error),
-        (p11x.SlotIDInvalid(), 0x03, errors.Pkcs11Error),
-        (p11x.PKCS11Error("Unmapped error code 0x80000123"), 0x80000123, errors.Pkcs11Error),
+        (0xA0, "CKR_PIN_INCORRECT", errors.PinIncorrect),
+        (0xA4, "CKR_PIN_LOCKED", errors.PinLocked),
+        (0xE0, "CKR_TOKEN_NOT_PRESENT", errors.TokenAbsent),
+        (0x32, "CKR_DEVICE_REMOVED", errors.TokenAbsent),
+        (0x70, "CKR_MECHANISM_INVALID", errors.MechanismUnsupported),
+        (0x54, "CKR_FUNCTION_NOT_SUPPORTED", errors.NotSupported),
+        (0x50, "CKR_FUNCTION_CANCELED", errors.Pkcs11Error),
+        (0x104, "CKR_USER_ANOTHER_ALREADY_LOGGED_IN", errors.Pkcs11Error),
+        (0x03, "CKR_SLOT_ID_INVALID", errors.Pkcs11Error),
+        (0x80000123, "CKR_VENDOR_DEFINED+0x123", errors.Pkcs11Error),
     ],
 )
-def test_every_failure_keeps_its_code_and_function(exc: Exception, rv: int, cls: type) -> None:
-    assert rv_of(exc) == rv  # type: ignore[arg-type]
-    err = translate(exc, "C_Sign")  # type: ignore[arg-type]
+def test_every_failure_keeps_its_code_name_and_function(rv: int, name: str, cls: type) -> None:
+    err = error_for_rv(rv, "C_Sign")
     assert type(err) is cls
-    assert err.rv == rv and err.function == "C_Sign"  # type: ignore[attr-defined]
+    assert err.rv == rv and err.function == "C_Sign"
+    assert name in str(err) and "C_Sign" in str(err)
     assert err.to_dict()["rv"] == rv
 
 
@@ -83,36 +84,40 @@ def test_unknown_and_vendor_codes_keep_their_number() -> None:
     assert err.rv == 0x777 and "0x777" in str(err)
 
 
-def test_no_such_key_is_key_not_found() -> None:
-    assert isinstance(translate(p11x.NoSuchKey("none"), "C_FindObjects"), errors.KeyNotFound)
-
-
 def test_flag_names_are_stable() -> None:
     assert flag_names(0x400 | 0x8 | 0x10000) == ("user-pin-initialized", "token-initialized", "user-pin-count-low")
 
 
-# RFC 8017 §9.2 note 1: the DER prefixes of DigestInfo for SHA-256 and SHA-384.
-SHA256_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
-SHA384_PREFIX = bytes.fromhex("3041300d060960864801650304020205000430")
+@pytest.mark.parametrize("name", sorted(algorithms.HASHES))
+def test_digest_info_prefixes_match_an_independent_der_encoder(name: str) -> None:
+    # asn1crypto builds the DigestInfo of RFC 8017 §9.2 (NULL parameters): the table's
+    # prefix must be exactly the bytes before the hash.
+    digest = hashlib.new(name, b"x").digest()
+    algorithm = algos.DigestAlgorithm({"algorithm": name, "parameters": core.Null()})
+    der = algos.DigestInfo({"digest_algorithm": algorithm, "digest": digest}).dump()
+    assert algorithms.HASHES[name].digest_info_prefix + digest == der
+    assert algorithms.HASHES[name].size == len(digest)
 
 
-def test_digest_info_matches_rfc8017() -> None:
-    h256 = hashlib.sha256(b"x").digest()
-    h384 = hashlib.sha384(b"x").digest()
-    assert pubkey.digest_info(Mechanism.RSA_PKCS_SHA256, h256) == SHA256_PREFIX + h256
-    assert pubkey.digest_info(Mechanism.RSA_PKCS_SHA384, h384) == SHA384_PREFIX + h384
+def test_host_input_per_scheme() -> None:
+    h = hashlib.sha384(b"doc").digest()
+    assert algorithms.host_input(Mechanism.RSA_PKCS_SHA384, b"doc").endswith(h)
+    assert algorithms.host_input(Mechanism.ECDSA_SHA384, b"doc") == h
+    assert algorithms.host_input(Mechanism.EDDSA, b"doc") == b"doc"
+    with pytest.raises(errors.InvalidInput):
+        algorithms.host_input(Mechanism.ECDSA_SHA256, b"short", prehashed=True)
 
 
 @given(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32))
 def test_ecdsa_raw_der_round_trip(r: bytes, s: bytes) -> None:
     raw = r + s
-    assert pubkey.ecdsa_der_to_raw(pubkey.ecdsa_raw_to_der(raw), 32) == raw
+    assert algorithms.ecdsa_der_to_raw(algorithms.ecdsa_raw_to_der(raw), 32) == raw
 
 
 @given(st.binary(max_size=120))
 def test_ecdsa_der_parser_only_raises_invalid_input(data: bytes) -> None:
     with contextlib.suppress(errors.InvalidInput):
-        pubkey.ecdsa_der_to_raw(data, 32)
+        algorithms.ecdsa_der_to_raw(data, 32)
 
 
 def test_ec_params_round_trip() -> None:

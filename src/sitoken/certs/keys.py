@@ -9,6 +9,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from ..algorithms import find_mechanism, hash_algorithm, key_type_for_curve, key_type_for_rsa_bits
 from ..errors import InvalidInput, SignatureInvalid
 from ..sm2 import SM2_WITH_SM3_OID
 from ..token import KeyType, Mechanism
@@ -17,10 +18,6 @@ from .sniff import expected
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
-}
-_CURVES: dict[str, KeyType] = {"secp256r1": KeyType.EC_P256, "secp384r1": KeyType.EC_P384}
 
 
 class KeySigner(Protocol):
@@ -43,15 +40,16 @@ class KeySigner(Protocol):
 
 def hash_for(mechanism: Mechanism) -> hashes.HashAlgorithm:
     """The message hash of a mechanism; EdDSA (Ed25519) uses SHA-512 where CMS needs one."""
-    return _HASHES[mechanism.hash_name or "sha512"]()
+    result: hashes.HashAlgorithm = hash_algorithm(mechanism.hash_name or "sha512")
+    return result
 
 
 def key_type_of(public_key: object) -> KeyType | None:
     """The KeyType of a cryptography public or private key, None for other kinds."""
     if isinstance(public_key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
-        return {2048: KeyType.RSA2048, 3072: KeyType.RSA3072}.get(public_key.key_size)
+        return key_type_for_rsa_bits(public_key.key_size)
     if isinstance(public_key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
-        return _CURVES.get(public_key.curve.name)
+        return key_type_for_curve(public_key.curve.name)
     if isinstance(public_key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
         return KeyType.ED25519
     return None
@@ -81,7 +79,7 @@ def choose_mechanism(key_type: KeyType, mechanism: Mechanism | None) -> Mechanis
 
 def signature_algorithm(mechanism: Mechanism) -> algos.SignedDigestAlgorithm:
     """The X.509 / CMS AlgorithmIdentifier for signatures made with ``mechanism``."""
-    if mechanism.family == "rsa" and mechanism.value.startswith("rsa-pss"):
+    if mechanism.facts.padding == "pss":
         digest = mechanism.hash_name
         params = algos.RSASSAPSSParams({
             "hash_algorithm": {"algorithm": digest},
@@ -105,7 +103,7 @@ def _pss_mechanism(params: algos.RSASSAPSSParams) -> Mechanism:
     digest = params["hash_algorithm"]["algorithm"].native
     mgf = params["mask_gen_algorithm"]
     mgf_digest = mgf["parameters"]["algorithm"].native
-    mechanism = {"sha256": Mechanism.RSA_PSS_SHA256, "sha384": Mechanism.RSA_PSS_SHA384}.get(digest)
+    mechanism = find_mechanism("rsa", digest, "pss")
     if (mechanism is None or mgf["algorithm"].native != "mgf1" or mgf_digest != digest
             or params["salt_length"].native != hash_for(mechanism).digest_size
             or params["trailer_field"].native != "trailer_field_bc"):
@@ -120,14 +118,16 @@ def mechanism_of(algorithm: algos.SignedDigestAlgorithm, digest: str | None = No
         return _pss_mechanism(algorithm["parameters"])
     if name == "rsassa_pkcs1v15" and digest is not None:  # bare rsaEncryption, as in CMS
         name = f"{digest}_rsa"
-    known = {
-        "sha256_rsa": Mechanism.RSA_PKCS_SHA256, "sha384_rsa": Mechanism.RSA_PKCS_SHA384,
-        "sha256_ecdsa": Mechanism.ECDSA_SHA256, "sha384_ecdsa": Mechanism.ECDSA_SHA384,
-        "ed25519": Mechanism.EDDSA, SM2_WITH_SM3_OID: Mechanism.SM2_SM3,
-    }
-    if name not in known:
+    if name == SM2_WITH_SM3_OID:  # GM/T 0015: SM2-with-SM3, named by its dotted OID
+        return Mechanism.SM2_SM3
+    hash_name, _, kind = name.partition("_")
+    found = {
+        "rsa": find_mechanism("rsa", hash_name, "pkcs1v15"),
+        "ecdsa": find_mechanism("ec", hash_name),
+    }.get(kind) if kind else find_mechanism("eddsa", None) if name == "ed25519" else None
+    if found is None:
         raise SignatureInvalid(f"signature algorithm {name} is not supported")
-    return known[name]
+    return found
 
 
 def verify_signature(public_key: PublicKey, signature: bytes, data: bytes,
@@ -164,7 +164,7 @@ def sign_checked(signer: KeySigner, data: bytes, mechanism: Mechanism) -> bytes:
 
 
 def _rsa_padding(mechanism: Mechanism) -> padding.AsymmetricPadding:
-    if mechanism.value.startswith("rsa-pss"):
+    if mechanism.facts.padding == "pss":
         return padding.PSS(mgf=padding.MGF1(hash_for(mechanism)),
                            salt_length=hash_for(mechanism).digest_size)
     return padding.PKCS1v15()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, cast
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..algorithms import hash_algorithm
 from ..errors import InvalidInput, OutputExists
 from ..safefiles import create_exclusive
 from ..token import KeyType
@@ -69,10 +70,10 @@ class Issued(NamedTuple):
     chain: tuple[bytes, ...]
 
 
-def _hash_for(signer: SoftwareSigner) -> hashes.SHA256 | hashes.SHA384 | None:
-    if signer.key_type is KeyType.ED25519:
-        return None
-    return hashes.SHA384() if signer.key_type is KeyType.EC_P384 else hashes.SHA256()
+def _hash_for(signer: SoftwareSigner) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
+    """The hash of the key type's default mechanism (None for Ed25519, which hashes inside)."""
+    name = signer.key_type.default_mechanism.hash_name
+    return cast("hashes.SHA256 | hashes.SHA384 | hashes.SHA512", hash_algorithm(name)) if name else None
 
 
 def _write_new(path: Path, data: bytes, *, private: bool = False) -> None:

@@ -98,7 +98,7 @@ def _doctor_text(r: dict[str, object]) -> str:
         lines.append(f"SKF library in use: {m['path']} ({m['source']})")
     elif isinstance(m, dict):
         lines.append(f"module in use: {m['path']} ({m['source']}), {m['manufacturer']} {m['library_version']}, "
-                     f"OS locking {'on' if m['os_locking'] else 'off'}")
+                     f"OS locking {'on' if m['os_locking'] else 'off'}, binding {m['binding']}")
     if "token" in r:
         t, c = r["token"], r["capabilities"]
         lines.append(f"token: {t['label']} (serial {t['serial']})")  # type: ignore[index]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .. import pubkey
+from .. import algorithms
 from ..discovery import open_token
 from ..errors import InvalidInput, NotSupported
 from ..safefiles import check_output, write_file
@@ -85,9 +85,9 @@ def _one_token(token: Token, selector: str, mech: Mechanism | None, raw_ecdsa: b
     if key_type is None:
         raise NotSupported(f"key {selector!r} has a type sitoken cannot sign with")
     signatures = token.sign_many(selector, _read(paths), mech)
-    if raw_ecdsa and key_type.family in ("ec", "sm2"):
-        size = pubkey.curve_size(key_type)
-        signatures = (pubkey.ecdsa_der_to_raw(s, size) for s in signatures)
+    scheme = mech or key_type.default_mechanism
+    if raw_ecdsa and scheme.facts.token_output == "raw-rs":
+        signatures = (algorithms.to_token(scheme, s, key_type) for s in signatures)
     return signatures, key_type, [token.info().label]
 
 

@@ -6,7 +6,7 @@ import base64
 
 import click
 
-from .. import pubkey
+from .. import algorithms, pubkey
 from ..errors import InvalidInput, SignatureInvalid, TokenError
 from ..token import KeyType, Mechanism, Token
 from . import exitcodes
@@ -66,8 +66,8 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
         signature = _cms_signature(token, selector, data, mech, attached)
     else:
         signature = token.sign(selector, data, mech)
-        if raw_ecdsa and mech.family in ("ec", "sm2") and key_type is not None:
-            signature = pubkey.ecdsa_der_to_raw(signature, pubkey.curve_size(key_type))
+        if raw_ecdsa and mech.facts.token_output == "raw-rs" and key_type is not None:
+            signature = algorithms.to_token(mech, signature, key_type)
     write_output(out, signature, force=force, inputs=[in_])
     kind = "cms-attached" if cms and attached else "cms-detached" if cms else "raw"
     emit({"key": selector, "mechanism": mech.value, "format": kind, "signature_bytes": len(signature), "out": out},
@@ -115,8 +115,8 @@ def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: 
     data, signature = read_input(in_), read_input(sig)
     spki, key_type, token = _verification_key(selector, pubkey_file)
     mech = chosen_mechanism(mechanism, key_type)
-    if raw_ecdsa and mech.family in ("ec", "sm2"):
-        signature = pubkey.ecdsa_raw_to_der(signature)
+    if raw_ecdsa and mech.facts.token_output == "raw-rs":
+        signature = algorithms.from_token(mech, signature)
     ident = _sm2_id(sm2_id)
     if on_token and token is not None and selector:
         token.sm2_id = ident

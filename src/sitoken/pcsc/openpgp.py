@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import hmac
 import time
 from collections.abc import Callable, Iterator
@@ -14,9 +13,10 @@ from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from ..algorithms import hash_algorithm, host_input
 from ..errors import (
     CardError,
     FinalTryGuard,
@@ -49,7 +49,6 @@ OPENPGP_SO_POLICY = PinPolicy(
     require_letter=False, require_digit=False,
 )
 SIGN_MECHANISMS = (Mechanism.RSA_PKCS_SHA256, Mechanism.RSA_PKCS_SHA384)
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384}
 _RSA2048_ATTRIBUTES = bytes.fromhex("010800002000")  # RSA, 2048-bit n, 32-bit e, standard format
 _FINGERPRINT_TAG = {KeySlot.SIG: 0xC7, KeySlot.DEC: 0xC8, KeySlot.AUT: 0xC9}
 _TIMESTAMP_TAG = {KeySlot.SIG: 0xCE, KeySlot.DEC: 0xCF, KeySlot.AUT: 0xD0}
@@ -432,8 +431,7 @@ class OpenPgpCard(Token):
     def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
         """PSO: COMPUTE DIGITAL SIGNATURE over a DigestInfo (the hash is computed here)."""
         mechanism = self._sign_mechanism(selector, mechanism)
-        name = mechanism.hash_name or "sha256"
-        block = od.digest_info(name, hashlib.new(name, data).digest())
+        block = host_input(mechanism, data)  # a DigestInfo: SIGN_MECHANISMS are PKCS#1 v1.5
         self._ready_to_sign()
         cmd = CommandApdu(0x00, 0x2A, 0x9E, 0x9A, block, le=self._signature_size())
         result, sw = self._transceive(cmd)
@@ -477,7 +475,7 @@ class OpenPgpCard(Token):
         key = serialization.load_der_public_key(self.public_key_der(selector))
         if not isinstance(key, rsa.RSAPublicKey):
             raise MechanismUnsupported(f"{mechanism.value} needs an RSA key")
-        algorithm = _HASHES[mechanism.hash_name or "sha256"]()
+        algorithm = hash_algorithm(mechanism.hash_name or "sha256")
         try:
             key.verify(signature, data, padding.PKCS1v15(), algorithm)
         except InvalidSignature:

@@ -7,10 +7,11 @@ import struct
 from dataclasses import dataclass
 from enum import Enum
 
-from asn1crypto import algos, core
+from asn1crypto import core
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..algorithms import KEYS, key_type_for_rsa_bits
 from ..errors import NotSupported
 from ..token import KeyType
 from . import tlv
@@ -169,15 +170,21 @@ class AlgorithmAttributes:
     def key_type(self) -> KeyType | None:
         if self.algorithm == 0x01 and len(self.detail) >= 2:
             bits = int.from_bytes(self.detail[:2], "big")
-            return {2048: KeyType.RSA2048, 3072: KeyType.RSA3072}.get(bits)
+            return key_type_for_rsa_bits(bits)
         oid = self.detail.rstrip(b"\xff")
         return _EC_OIDS.get((self.algorithm, oid))
 
 
+def _oid_content(dotted: str) -> bytes:
+    return bytes(core.ObjectIdentifier(dotted).contents)
+
+
+# OpenPGP cards name the curve by its OID's DER content after the algorithm ID (ECDSA 0x13,
+# EdDSA 0x16); they name Ed25519 by GnuPG's OID, not RFC 8410's.
+_OPENPGP_ED25519_OID = "1.3.6.1.4.1.11591.15.1"
 _EC_OIDS = {
-    (0x13, bytes.fromhex("2A8648CE3D030107")): KeyType.EC_P256,
-    (0x13, bytes.fromhex("2B81040022")): KeyType.EC_P384,
-    (0x16, bytes.fromhex("2B06010401DA470F01")): KeyType.ED25519,
+    **{(0x13, _oid_content(f.curve_oid)): kt for kt, f in KEYS.items() if f.family == "ec" and f.curve_oid},
+    (0x16, _oid_content(_OPENPGP_ED25519_OID)): KeyType.ED25519,
 }
 
 
@@ -291,14 +298,6 @@ def rsa_public_key_der(template: bytes) -> bytes:
         raise MalformedResponse(f"public key template with an unusable RSA key: {exc}") from None
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     return key.public_bytes(serialization.Encoding.DER, spki)
-
-
-def digest_info(hash_name: str, digest: bytes) -> bytes:
-    """PKCS#1 v1.5 DigestInfo (with the NULL parameters the standard asks for)."""
-    info = algos.DigestInfo(
-        {"digest_algorithm": {"algorithm": hash_name, "parameters": core.Null()}, "digest": digest}
-    )
-    return bytes(info.dump())
 
 
 def openpgp_fingerprint(public_der: bytes, timestamp: int) -> bytes:

@@ -1,16 +1,149 @@
-"""PKCS#11 constants sitoken needs, with their spec names (PKCS#11 v2.40 / v3.0)."""
+"""PKCS#11 constants, with their spec names (PKCS#11 v2.40 / v3.0): the one place for them.
+
+Vendor-defined numbers (CKK/CKM above ``CKK_VENDOR_DEFINED``/``CKM_VENDOR_DEFINED``) are not
+here: they belong to a module's vendor profile (``sitoken.pkcs11.profiles``).
+"""
 
 from __future__ import annotations
 
-from enum import IntFlag
+import struct
+from enum import IntEnum, IntFlag
 
+# -- C_Initialize, sessions, users -----------------------------------------------------------
 CKF_OS_LOCKING_OK = 0x00000002
-CKR_OK = 0x00000000
-CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x00000191
-CKR_CRYPTOKI_NOT_INITIALIZED = 0x00000190
+CKF_RW_SESSION = 0x00000002
+CKF_SERIAL_SESSION = 0x00000004
 CKU_SO = 0
 CKU_USER = 1
+CK_TRUE, CK_FALSE = 1, 0
+#: ulValueLen of an attribute that cannot be revealed or does not exist.
+CK_UNAVAILABLE_INFORMATION = (1 << (8 * struct.calcsize("L"))) - 1  # ~0UL: CK_ULONG is unsigned long
+
+# -- return codes used by name -----------------------------------------------------------------
+CKR_OK = 0x00000000
+CKR_ATTRIBUTE_SENSITIVE = 0x00000011
+CKR_ATTRIBUTE_TYPE_INVALID = 0x00000012
+CKR_BUFFER_TOO_SMALL = 0x00000150
+CKR_CRYPTOKI_NOT_INITIALIZED = 0x00000190
+CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x00000191
+CKR_DEVICE_REMOVED = 0x00000032
+CKR_KEY_HANDLE_INVALID = 0x00000060
+CKR_SIGNATURE_INVALID = 0x000000C0
+CKR_SIGNATURE_LEN_RANGE = 0x000000C1
+CKR_SLOT_ID_INVALID = 0x00000003
+CKR_TOKEN_NOT_PRESENT = 0x000000E0
+CKR_USER_ALREADY_LOGGED_IN = 0x00000100
+CKR_USER_NOT_LOGGED_IN = 0x00000101
 CKR_VENDOR_DEFINED = 0x80000000
+
+
+class CKO(IntEnum):
+    """Object classes (CKA_CLASS)."""
+
+    DATA = 0x0
+    CERTIFICATE = 0x1
+    PUBLIC_KEY = 0x2
+    PRIVATE_KEY = 0x3
+    SECRET_KEY = 0x4
+    DOMAIN_PARAMETERS = 0x6
+
+
+class CKK(IntEnum):
+    """Key types (CKA_KEY_TYPE) of the specification; vendor types live in profiles."""
+
+    RSA = 0x0
+    DSA = 0x1
+    DH = 0x2
+    EC = 0x3
+    EC_EDWARDS = 0x40
+    VENDOR_DEFINED = 0x80000000
+
+
+class CKC(IntEnum):
+    """Certificate types (CKA_CERTIFICATE_TYPE)."""
+
+    X_509 = 0x0
+
+
+class CKA(IntEnum):
+    """Attribute types."""
+
+    CLASS = 0x000
+    TOKEN = 0x001
+    PRIVATE = 0x002
+    LABEL = 0x003
+    VALUE = 0x011
+    CERTIFICATE_TYPE = 0x080
+    ISSUER = 0x081
+    SERIAL_NUMBER = 0x082
+    CERTIFICATE_CATEGORY = 0x087
+    KEY_TYPE = 0x100
+    SUBJECT = 0x101
+    ID = 0x102
+    SENSITIVE = 0x103
+    ENCRYPT = 0x104
+    DECRYPT = 0x105
+    WRAP = 0x106
+    UNWRAP = 0x107
+    SIGN = 0x108
+    VERIFY = 0x10A
+    DERIVE = 0x10C
+    MODULUS = 0x120
+    MODULUS_BITS = 0x121
+    PUBLIC_EXPONENT = 0x122
+    PRIVATE_EXPONENT = 0x123
+    EXTRACTABLE = 0x162
+    LOCAL = 0x163
+    NEVER_EXTRACTABLE = 0x164
+    ALWAYS_SENSITIVE = 0x165
+    MODIFIABLE = 0x170
+    EC_PARAMS = 0x180
+    EC_POINT = 0x181
+    ALWAYS_AUTHENTICATE = 0x202
+
+
+class CKM(IntEnum):
+    """Mechanisms of the specification that sitoken names; vendor mechanisms live in profiles."""
+
+    RSA_PKCS_KEY_PAIR_GEN = 0x0000
+    RSA_PKCS = 0x0001
+    RSA_X_509 = 0x0003
+    RSA_PKCS_PSS = 0x000D
+    SHA256_RSA_PKCS = 0x0040
+    SHA384_RSA_PKCS = 0x0041
+    SHA256_RSA_PKCS_PSS = 0x0043
+    SHA384_RSA_PKCS_PSS = 0x0044
+    SHA256 = 0x0250
+    SHA384 = 0x0260
+    SHA512 = 0x0270
+    EC_KEY_PAIR_GEN = 0x1040
+    ECDSA = 0x1041
+    ECDSA_SHA256 = 0x1044
+    ECDSA_SHA384 = 0x1045
+    EC_EDWARDS_KEY_PAIR_GEN = 0x1055
+    EDDSA = 0x1057
+    VENDOR_DEFINED = 0x80000000
+
+
+class CKG(IntEnum):
+    """Mask generation functions for RSA PSS."""
+
+    MGF1_SHA256 = 0x2
+    MGF1_SHA384 = 0x3
+    MGF1_SHA512 = 0x4
+
+
+class CKF_MECHANISM(IntFlag):
+    """CK_MECHANISM_INFO.flags that sitoken reads."""
+
+    SIGN = 0x00000800
+    VERIFY = 0x00002000
+    GENERATE_KEY_PAIR = 0x00010000
+
+
+# CKA_CERTIFICATE_CATEGORY values (PKCS#11 v2.20 §10.6).
+CATEGORY_TOKEN_USER = 1
+CATEGORY_AUTHORITY = 2
 
 #: Return codes by value. A code missing here still survives as its number.
 CKR_NAMES: dict[int, str] = {
@@ -151,14 +284,3 @@ def flag_names(flags: int) -> tuple[str, ...]:
     return tuple(
         f.name.lower().replace("_", "-") for f in TokenFlag if f.name and flags & f.value
     )
-
-
-# Mechanism numbers sitoken uses directly (the rest go through python-pkcs11's enums).
-CKM_RSA_PKCS = 0x00000001
-CKM_RSA_PKCS_PSS = 0x0000000D
-CKM_ECDSA = 0x00001041
-CKM_EDDSA = 0x00001057
-CKM_SHA256 = 0x00000250
-CKM_SHA384 = 0x00000260
-CKG_MGF1_SHA256 = 0x00000002
-CKG_MGF1_SHA384 = 0x00000003

@@ -6,10 +6,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
-
-import pkcs11
-from pkcs11 import Attribute, ObjectClass
+from typing import Any
 
 from ..errors import (
     FinalTryGuard,
@@ -20,34 +17,42 @@ from ..errors import (
     PinIncorrect,
     PinLocked,
     TokenAbsent,
+    TokenError,
     TokenNotFound,
 )
 from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole, PinStatus
 from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate, Token, TokenInfo
 from . import certstore
-from .certstore import attribute_mapper
-from .ckapi import RawTokenInfo
-from .constants import CKR_BY_NAME, CKR_OK, CKU_SO, CKU_USER, TokenFlag, flag_names, rv_name
-from .errors import ck_call, error_for_rv
-from .keys import describe_keys, generate, public_key_der, select_objects
-from .mechanisms import CK_MECHANISMS, KEYGEN, CkMechanism
-from .module import Module
+from .constants import (
+    CKA,
+    CKO,
+    CKR_DEVICE_REMOVED,
+    CKR_OK,
+    CKR_SLOT_ID_INVALID,
+    CKR_TOKEN_NOT_PRESENT,
+    CKR_USER_ALREADY_LOGGED_IN,
+    CKR_USER_NOT_LOGGED_IN,
+    CKU_SO,
+    CKU_USER,
+    TokenFlag,
+    flag_names,
+    rv_name,
+)
+from .errors import error_for_rv
+from .keys import KeyObject, describe_keys, generate, public_key_der, select_objects
+from .mechanisms import CK_MECHANISMS, CkMechanism
+from .module import Module, RawTokenInfo
+from .profiles import VendorProfile, profile_for
 from .quirks import quirks_for
+from .session import Session
 from .uri import parse_uri, token_uri
 
-CKR_USER_ALREADY_LOGGED_IN = 0x100
-CKR_USER_NOT_LOGGED_IN = 0x101
 # C_Login/C_SetPIN never legitimately answer "not logged in"; OpenSC does when a card refuses
 # VERIFY with 6982 instead of 63Cx (the emulated OpenPGP card): the PIN was tried and counted.
 _PIN_REFUSED_AS_NOT_LOGGED_IN = frozenset({"C_Login", "C_SetPIN"})
 # C_GetTokenInfo codes that mean the token (or its reader) went away. Anything else, such as
 # SoftHSM's CKR_GENERAL_ERROR on a read-only store, is a failure of a token that is still there.
-_TOKEN_GONE = frozenset(CKR_BY_NAME[n] for n in ("CKR_TOKEN_NOT_PRESENT", "CKR_DEVICE_REMOVED", "CKR_SLOT_ID_INVALID"))
-
-
-def handle_of(obj: object) -> int:
-    """The C handle of a python-pkcs11 session or object (its stubs do not declare it)."""
-    return int(cast(Any, obj).handle)
+_TOKEN_GONE = frozenset({CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_REMOVED, CKR_SLOT_ID_INVALID})
 
 
 def pin_status(flags: int, role: PinRole) -> PinStatus:
@@ -123,10 +128,11 @@ class Pkcs11Token(Token):
         self.policy = policy or PinPolicy()
         self._min_pin, self._max_pin = raw.min_pin_len, raw.max_pin_len
         self._local = threading.local()
-        self._sessions: list[pkcs11.Session] = []
+        self._sessions: list[Session] = []
         self._lock = threading.Lock()
         self._logged_in = False
-        self._mechanisms: frozenset[pkcs11.Mechanism] | None = None
+        self._mechanisms: frozenset[int] | None = None
+        self._profile: VendorProfile | None = None
 
     @classmethod
     def open(cls, module: Module, selector: str | None = None, policy: PinPolicy | None = None) -> Pkcs11Token:
@@ -138,7 +144,7 @@ class Pkcs11Token(Token):
     # -- information -------------------------------------------------------------
 
     def _raw(self) -> RawTokenInfo:
-        rv, raw = self.module.ck.token_info(self.slot_id)
+        rv, raw = self.module.token_info(self.slot_id)
         if rv in _TOKEN_GONE:
             raise TokenAbsent(f"token {self.label!r} is no longer present", rv=rv, function="C_GetTokenInfo")
         if rv != CKR_OK or raw is None:
@@ -149,9 +155,24 @@ class Pkcs11Token(Token):
         return token_info_from_raw(self._raw())
 
     @property
+    def profile(self) -> VendorProfile:
+        """The vendor profile of this token's module (vendor numbers, what it cannot carry)."""
+        if self._profile is None:
+            self._profile = profile_for(self.module.manufacturer, self.module.path)
+        return self._profile
+
+    @property
     def capabilities(self) -> Capabilities:
         mechs = self._token_mechanisms()
-        key_types = tuple(k for k, (_, _, gen) in KEYGEN.items() if gen in mechs)
+        profile = self.profile
+        key_types = tuple(
+            k for k in KeyType if (gen := profile.keygen(k)) is not None and gen.mechanism in mechs
+        )
+        signing = []
+        for m in Mechanism:
+            ck = profile.mechanisms.get(m) or CK_MECHANISMS.get(m)
+            if ck is not None and ck.ckm in mechs and profile.carries(ck.ckm):
+                signing.append(m)
         raw = self._raw()
         quirks = quirks_for(raw.manufacturer, raw.model)
         return Capabilities(
@@ -159,51 +180,48 @@ class Pkcs11Token(Token):
             exact_retries=False,
             can_unblock=True,
             key_types=key_types,
-            mechanisms=tuple(m for m, ck in CK_MECHANISMS.items() if ck.ckm in mechs),
+            mechanisms=tuple(signing),
             keygen_needs_so_pin=quirks.keygen_needs_so_pin,
         )
 
-    def _token_mechanisms(self) -> frozenset[pkcs11.Mechanism]:
+    def _token_mechanisms(self) -> frozenset[int]:
         if self._mechanisms is None:
-            with ck_call("C_GetMechanismList"):
-                self._mechanisms = frozenset(self.module.slot(self.slot_id).get_mechanisms())
+            self._mechanisms = frozenset(self.module.mechanism_list(self.slot_id))
         return self._mechanisms
 
     # -- sessions ------------------------------------------------------------------
 
-    def session(self) -> pkcs11.Session:
+    def session(self) -> Session:
         """This thread's session on the token, opened on first use."""
-        current = getattr(self._local, "session", None)
-        if current is None:
-            with ck_call("C_OpenSession"):
-                current = self.module.slot(self.slot_id).get_token().open(rw=True, attribute_mapper=attribute_mapper())
+        current: Session | None = getattr(self._local, "session", None)
+        if current is None or current.closed:
+            current = self.module.open_session(self.slot_id)
             self._local.session = current
             with self._lock:
                 self._sessions.append(current)
         return current
+
+    def open_session(self) -> Session:
+        """A new session of the caller's own (the batch signer's workers); the caller closes it."""
+        return self.module.open_session(self.slot_id)
 
     def close(self) -> None:
         """Log out and close every session this object opened; safe to call twice."""
         with self._lock:
             sessions, self._sessions = self._sessions, []
             if self._logged_in and sessions:
-                self.module.ck.logout(handle_of(sessions[0]))
+                sessions[0].logout()
             self._logged_in = False
         for s in sessions:
-            self.module.ck.close_session(handle_of(s))
+            s.close()
         self._local = threading.local()
 
     @contextmanager
-    def _pin_session(self) -> Iterator[int]:
+    def _pin_session(self) -> Iterator[Session]:
         """A short-lived R/W session for one PIN operation; nothing else may be open."""
         self.close()
-        rv, handle = self.module.ck.open_session(self.slot_id)
-        if rv != CKR_OK:
-            raise error_for_rv(rv, "C_OpenSession")
-        try:
-            yield handle
-        finally:
-            self.module.ck.close_session(handle)
+        with self.module.open_session(self.slot_id) as session:
+            yield session
 
     # -- PIN lifecycle -------------------------------------------------------------
 
@@ -241,8 +259,7 @@ class Pkcs11Token(Token):
             return
         self._check_format(pin, PinRole.USER)
         self._guard(PinRole.USER, force)
-        handle = handle_of(self.session())
-        rv = self.module.ck.login(handle, CKU_USER, pin.buffer())
+        rv = self.session().login(CKU_USER, pin.buffer())
         if rv not in (CKR_OK, CKR_USER_ALREADY_LOGGED_IN):
             raise self._wrong_pin(rv, "C_Login", PinRole.USER)
         self._logged_in = True
@@ -253,7 +270,7 @@ class Pkcs11Token(Token):
             raise InvalidInput("log out the user before logging in as the administrator")
         self._check_format(so_pin, PinRole.SO)
         self._guard(PinRole.SO, force)
-        rv = self.module.ck.login(handle_of(self.session()), CKU_SO, so_pin.buffer())
+        rv = self.session().login(CKU_SO, so_pin.buffer())
         if rv not in (CKR_OK, CKR_USER_ALREADY_LOGGED_IN):
             raise self._wrong_pin(rv, "C_Login", PinRole.SO)
         self._logged_in = True
@@ -285,30 +302,30 @@ class Pkcs11Token(Token):
     def _as_so(self, so_pin: Pin, force: bool, action: str, run: Any) -> None:
         self._check_format(so_pin, PinRole.SO)
         self._guard(PinRole.SO, force)
-        with self._pin_session() as handle:
-            rv = self.module.ck.login(handle, CKU_SO, so_pin.buffer())
+        with self._pin_session() as session:
+            rv = session.login(CKU_SO, so_pin.buffer())
             if rv != CKR_OK:
                 raise self._wrong_pin(rv, "C_Login", PinRole.SO)
             try:
-                rv = run(handle)
+                rv = run(session)
                 if rv != CKR_OK:
                     raise error_for_rv(rv, action)
             finally:
-                self.module.ck.logout(handle)
+                session.logout()
 
     def init_pin(self, so_pin: Pin, new_pin: Pin) -> None:
         self.policy.enforce(new_pin, avoid=[so_pin.text()])
-        self._as_so(so_pin, False, "C_InitPIN", lambda h: self.module.ck.init_pin(h, new_pin.buffer()))
+        self._as_so(so_pin, False, "C_InitPIN", lambda s: s.init_pin(new_pin.buffer()))
 
     def reset_pin(self, so_pin: Pin, new_pin: Pin, *, force: bool = False) -> None:
         self.policy.enforce(new_pin, avoid=[so_pin.text()])
-        self._as_so(so_pin, force, "C_InitPIN", lambda h: self.module.ck.init_pin(h, new_pin.buffer()))
+        self._as_so(so_pin, force, "C_InitPIN", lambda s: s.init_pin(new_pin.buffer()))
 
     def change_so_pin(self, old_so_pin: Pin, new_so_pin: Pin, *, force: bool = False) -> None:
         SO_PIN_POLICY.enforce(new_so_pin)
         self._as_so(
             old_so_pin, force, "C_SetPIN",
-            lambda h: self.module.ck.set_pin(h, old_so_pin.buffer(), new_so_pin.buffer()),
+            lambda s: s.set_pin(old_so_pin.buffer(), new_so_pin.buffer()),
         )
 
     def change_pin(self, old_pin: Pin, new_pin: Pin, *, force: bool = False) -> None:
@@ -318,8 +335,8 @@ class Pkcs11Token(Token):
         self._check_format(old_pin, PinRole.USER)
         self._guard(PinRole.USER, force)
         # C_SetPIN in a public R/W session checks the old PIN itself: one attempt, not two.
-        with self._pin_session() as handle:
-            rv = self.module.ck.set_pin(handle, old_pin.buffer(), new_pin.buffer())
+        with self._pin_session() as session:
+            rv = session.set_pin(old_pin.buffer(), new_pin.buffer())
             if rv != CKR_OK:
                 raise self._wrong_pin(rv, "C_SetPIN", PinRole.USER)
 
@@ -331,16 +348,17 @@ class Pkcs11Token(Token):
         session = self.session()
         if select_objects(session, label=label):
             raise InvalidInput(f"a key labelled {label!r} already exists on the token")
-        if key_type not in self.capabilities.key_types:
+        keygen = self.profile.keygen(key_type)
+        if keygen is None or key_type not in self.capabilities.key_types:
             raise MechanismUnsupported(f"the token cannot generate {key_type.value} keys")
         key_id = key_id if key_id is not None else os.urandom(8)
-        generate(session, key_type, label, key_id)
+        generate(session, key_type, keygen, label, key_id)
         return self.find_key(label)
 
     def keys(self) -> list[KeyInfo]:
         return describe_keys(select_objects(self.session()))
 
-    def _objects(self, selector: str) -> list[pkcs11.Object]:
+    def _objects(self, selector: str) -> list[KeyObject]:
         if selector.startswith("id:"):
             try:
                 key_id = bytes.fromhex(selector[3:])
@@ -361,53 +379,57 @@ class Pkcs11Token(Token):
 
     def delete_key(self, selector: str) -> KeyInfo:
         info = self.find_key(selector)
-        with ck_call("C_DestroyObject"):
-            for obj in self._objects(selector):
-                if obj.object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
-                    obj.destroy()
+        session = self.session()
+        for obj in self._objects(selector):
+            session.destroy(obj.handle)
         return info
 
     def public_key_der(self, selector: str) -> bytes:
-        return public_key_der(self._objects(selector))
+        return public_key_der(self.session(), self._objects(selector))
 
-    def _key(self, selector: str, object_class: ObjectClass) -> pkcs11.Object:
+    def _key(self, selector: str, object_class: int) -> int:
         for obj in self._objects(selector):
             if obj.object_class == object_class:
-                return obj
-        kind = "private" if object_class == ObjectClass.PRIVATE_KEY else "public"
+                return obj.handle
+        kind = "private" if object_class == CKO.PRIVATE_KEY else "public"
         raise KeyNotFound(f"key {selector!r} has no {kind} half on this token")
+
+    def mechanism_for(self, key_type: KeyType | None, mechanism: Mechanism | None, what: str) -> CkMechanism:
+        """The PKCS#11 form of ``mechanism`` (default: the key type's) for a key of ``key_type``.
+
+        Refused before any call to the token when it does not fit the key, the token does not
+        offer it, or the module cannot carry it (its vendor profile says so).
+        """
+        if mechanism is None:
+            if key_type is None:
+                raise MechanismUnsupported(f"key {what!r} has a type sitoken cannot sign with")
+            mechanism = key_type.default_mechanism
+        if key_type is not None and key_type.family != mechanism.family:
+            raise MechanismUnsupported(f"{mechanism.value} does not fit a {key_type.value} key")
+        ck = self.profile.mechanism(mechanism)
+        if ck.ckm not in self._token_mechanisms():
+            raise MechanismUnsupported(f"the token does not offer mechanism 0x{ck.ckm:X} for {mechanism.value}")
+        return ck
 
     def _mechanism(self, selector: str, mechanism: Mechanism | None) -> tuple[KeyInfo, CkMechanism]:
         info = self.find_key(selector)
-        if mechanism is None:
-            if info.key_type is None:
-                raise MechanismUnsupported(f"key {selector!r} has a type sitoken cannot sign with")
-            mechanism = info.key_type.default_mechanism
-        ck = CK_MECHANISMS[mechanism]
-        if info.key_type is not None and info.key_type.family != mechanism.family:
-            raise MechanismUnsupported(f"{mechanism.value} does not fit a {info.key_type.value} key")
-        if ck.ckm not in self._token_mechanisms():
-            raise MechanismUnsupported(f"the token does not offer {ck.ckm.name} for {mechanism.value}")
-        return info, ck
+        return info, self.mechanism_for(info.key_type, mechanism, selector)
 
     def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
         _, ck = self._mechanism(selector, mechanism)
-        key: Any = self._key(selector, ObjectClass.PRIVATE_KEY)
-        with ck_call("C_Sign"):
-            raw = bytes(key.sign(ck.prepare(data), mechanism=ck.ckm, mechanism_param=ck.param))
-        return ck.finish(raw)
+        key = self._key(selector, CKO.PRIVATE_KEY)
+        return ck.finish(self.session().sign(ck.spec, key, ck.prepare(data)))
 
     def verify(
         self, selector: str, data: bytes, signature: bytes, mechanism: Mechanism | None = None
     ) -> bool:
         info, ck = self._mechanism(selector, mechanism)
-        key: Any = self._key(selector, ObjectClass.PUBLIC_KEY)
+        key = self._key(selector, CKO.PUBLIC_KEY)
         try:
             token_sig = ck.token_signature(signature, info.key_type)
         except InvalidInput:
             return False
-        with ck_call("C_Verify"):
-            return bool(key.verify(ck.prepare(data), token_sig, mechanism=ck.ckm, mechanism_param=ck.param))
+        return self.session().verify(ck.spec, key, ck.prepare(data), token_sig)
 
     # -- certificates ------------------------------------------------------------
 
@@ -416,12 +438,14 @@ class Pkcs11Token(Token):
         certstore.store(self.session(), der, label=label, key_id=key_id, authority=authority)
 
     def certificates(self) -> list[StoredCertificate]:
-        return [certstore.describe(obj) for obj in certstore.find(self.session())]
+        session = self.session()
+        return [certstore.describe(session, handle) for handle in certstore.find(session)]
 
     def delete_certificates(self, *, label: str | None = None, key_id: bytes | None = None) -> int:
         """Delete matching certificate objects; returns how many went."""
-        found = certstore.find(self.session(), label=label, key_id=key_id)
-        certstore.destroy(found)
+        session = self.session()
+        found = certstore.find(session, label=label, key_id=key_id)
+        certstore.destroy(session, found)
         return len(found)
 
     def remove_incomplete_objects(self) -> int:
@@ -431,24 +455,25 @@ class Pkcs11Token(Token):
         C_CreateObject or C_GenerateKeyPair can leave a certificate without a value, or a
         key without id and label: nothing can select it, yet it sits on the token.
         """
+        session = self.session()
         removed = 0
-        with ck_call("C_FindObjects"):
-            for object_class in (ObjectClass.CERTIFICATE, ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
-                for obj in list(self.session().get_objects({Attribute.CLASS: object_class})):
-                    if _incomplete(obj, object_class):
-                        obj.destroy()
-                        removed += 1
+        for object_class in (CKO.CERTIFICATE, CKO.PRIVATE_KEY, CKO.PUBLIC_KEY):
+            for handle in session.find({CKA.CLASS: object_class}):
+                if _incomplete(session, handle, object_class):
+                    session.destroy(handle)
+                    removed += 1
         return removed
 
     def private_key_handle(self, selector: str) -> int:
-        """The object handle of a private key, for the native batch signer."""
-        return handle_of(self._key(selector, ObjectClass.PRIVATE_KEY))
+        """The object handle of a private key, for the batch signer."""
+        return self._key(selector, CKO.PRIVATE_KEY)
 
 
-def _incomplete(obj: Any, object_class: ObjectClass) -> bool:
+def _incomplete(session: Session, handle: int, object_class: int) -> bool:
     try:
-        if object_class == ObjectClass.CERTIFICATE:
-            return not obj[Attribute.VALUE]
-        return not obj[Attribute.ID] and not obj[Attribute.LABEL]
-    except pkcs11.PKCS11Error:
+        if object_class == CKO.CERTIFICATE:
+            return not session.attribute(handle, CKA.VALUE)
+        attrs = session.attributes(handle, [CKA.ID, CKA.LABEL])
+        return not attrs[CKA.ID] and not attrs[CKA.LABEL]
+    except TokenError:
         return True

@@ -1,75 +1,89 @@
-"""How each sitoken Mechanism runs on PKCS#11: the CKM, its parameters, host hashing."""
+"""How each sitoken Mechanism and KeyType runs on PKCS#11: the CKM/CKK numbers and parameters.
+
+The facts about the algorithms (hashes, DigestInfo, encodings) come from ``sitoken.algorithms``;
+this module only adds the PKCS#11 numbers of the specification. Vendor-defined numbers come
+from the module's profile (``sitoken.pkcs11.profiles``), which can override any row.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import pkcs11
-from pkcs11 import MGF
+from ..algorithms import HASHES, KEYS, SCHEMES, KeyType, Mechanism, from_token, host_input, to_token
+from .constants import CKG, CKK, CKM
+from .session import MechanismSpec
 
-from .. import pubkey
-from ..token import KeyType, Mechanism
+#: Per hash: the digest mechanism and the MGF1 PSS names with it.
+_PSS_HASH: dict[str, tuple[int, int]] = {
+    "sha256": (CKM.SHA256, CKG.MGF1_SHA256),
+    "sha384": (CKM.SHA384, CKG.MGF1_SHA384),
+    "sha512": (CKM.SHA512, CKG.MGF1_SHA512),
+}
+#: The raw mechanism per (family, padding or host input): the host always hashes.
+_RAW_CKM: dict[tuple[str, str | None], int] = {
+    ("rsa", "pkcs1v15"): CKM.RSA_PKCS,
+    ("rsa", "pss"): CKM.RSA_PKCS_PSS,
+    ("ec", None): CKM.ECDSA,
+    ("eddsa", None): CKM.EDDSA,
+}
+#: Key-pair generation per family: (CKA_KEY_TYPE, generation mechanism).
+_KEYGEN: dict[str, tuple[int, int]] = {
+    "rsa": (CKK.RSA, CKM.RSA_PKCS_KEY_PAIR_GEN),
+    "ec": (CKK.EC, CKM.EC_KEY_PAIR_GEN),
+    "eddsa": (CKK.EC_EDWARDS, CKM.EC_EDWARDS_KEY_PAIR_GEN),
+}
 
 
 @dataclass(frozen=True)
 class CkMechanism:
     """A sitoken Mechanism as the token sees it.
 
-    The hash is computed on the host wherever the scheme allows (DigestInfo for
-    RSA PKCS#1 v1.5, the bare hash for PSS and ECDSA): every token offers the
-    raw mechanisms, and a large document never travels to the token.
+    The hash is computed on the host wherever the scheme allows (DigestInfo for RSA PKCS#1
+    v1.5, the bare hash for PSS and ECDSA): every token offers the raw mechanisms, and a
+    large document never travels to the token.
     """
 
     mechanism: Mechanism
-    ckm: pkcs11.Mechanism
-    param: Any = None
+    spec: MechanismSpec
 
-    def prepare(self, data: bytes) -> bytes:
+    @property
+    def ckm(self) -> int:
+        return self.spec.ckm
+
+    def prepare(self, data: bytes, *, prehashed: bool = False) -> bytes:
         """What the token signs for ``data``."""
-        if self.mechanism is Mechanism.EDDSA:
-            return data
-        hashed = pubkey.digest(self.mechanism, data)
-        if self.ckm is pkcs11.Mechanism.RSA_PKCS:
-            return pubkey.digest_info(self.mechanism, hashed)
-        return hashed
+        return host_input(self.mechanism, data, prehashed=prehashed)
 
     def finish(self, raw: bytes) -> bytes:
         """The token's output as sitoken returns it (ECDSA as DER)."""
-        return pubkey.ecdsa_raw_to_der(raw) if self.ckm is pkcs11.Mechanism.ECDSA else raw
+        return from_token(self.mechanism, raw)
 
     def token_signature(self, signature: bytes, key_type: KeyType | None) -> bytes:
         """A DER ECDSA signature back to the r||s the token verifies."""
-        if self.ckm is pkcs11.Mechanism.ECDSA and key_type is not None:
-            return pubkey.ecdsa_der_to_raw(signature, pubkey.curve_size(key_type))
-        return signature
+        return to_token(self.mechanism, signature, key_type)
 
 
-def _pss(hash_mech: pkcs11.Mechanism, mgf: MGF, salt: int) -> tuple[pkcs11.Mechanism, MGF, int]:
-    return (hash_mech, mgf, salt)
+@dataclass(frozen=True)
+class CkKeyGen:
+    """How a key type is generated: CKA_KEY_TYPE, the mechanism, the modulus bits if RSA."""
+
+    ckk: int
+    mechanism: int
+    bits: int | None
+
+
+def _spec(mechanism: Mechanism) -> MechanismSpec:
+    facts = SCHEMES[mechanism]
+    ckm = _RAW_CKM[(facts.family, facts.padding if facts.family == "rsa" else None)]
+    if facts.padding == "pss" and facts.hash_name is not None:
+        hash_ckm, mgf = _PSS_HASH[facts.hash_name]
+        return MechanismSpec(ckm, (hash_ckm, mgf, HASHES[facts.hash_name].size))
+    return MechanismSpec(ckm)
 
 
 CK_MECHANISMS: dict[Mechanism, CkMechanism] = {
-    Mechanism.RSA_PKCS_SHA256: CkMechanism(Mechanism.RSA_PKCS_SHA256, pkcs11.Mechanism.RSA_PKCS),
-    Mechanism.RSA_PKCS_SHA384: CkMechanism(Mechanism.RSA_PKCS_SHA384, pkcs11.Mechanism.RSA_PKCS),
-    Mechanism.RSA_PSS_SHA256: CkMechanism(
-        Mechanism.RSA_PSS_SHA256, pkcs11.Mechanism.RSA_PKCS_PSS,
-        _pss(pkcs11.Mechanism.SHA256, MGF.SHA256, 32),
-    ),
-    Mechanism.RSA_PSS_SHA384: CkMechanism(
-        Mechanism.RSA_PSS_SHA384, pkcs11.Mechanism.RSA_PKCS_PSS,
-        _pss(pkcs11.Mechanism.SHA384, MGF.SHA384, 48),
-    ),
-    Mechanism.ECDSA_SHA256: CkMechanism(Mechanism.ECDSA_SHA256, pkcs11.Mechanism.ECDSA),
-    Mechanism.ECDSA_SHA384: CkMechanism(Mechanism.ECDSA_SHA384, pkcs11.Mechanism.ECDSA),
-    Mechanism.EDDSA: CkMechanism(Mechanism.EDDSA, pkcs11.Mechanism.EDDSA),
+    m: CkMechanism(m, _spec(m)) for m in SCHEMES if SCHEMES[m].family in {f for f, _ in _RAW_CKM}
 }
-
-#: Key-pair generation: (python-pkcs11 key type, bits or None, generation mechanism).
-KEYGEN: dict[KeyType, tuple[pkcs11.KeyType, int | None, pkcs11.Mechanism]] = {
-    KeyType.RSA2048: (pkcs11.KeyType.RSA, 2048, pkcs11.Mechanism.RSA_PKCS_KEY_PAIR_GEN),
-    KeyType.RSA3072: (pkcs11.KeyType.RSA, 3072, pkcs11.Mechanism.RSA_PKCS_KEY_PAIR_GEN),
-    KeyType.EC_P256: (pkcs11.KeyType.EC, None, pkcs11.Mechanism.EC_KEY_PAIR_GEN),
-    KeyType.EC_P384: (pkcs11.KeyType.EC, None, pkcs11.Mechanism.EC_KEY_PAIR_GEN),
-    KeyType.ED25519: (pkcs11.KeyType.EC_EDWARDS, None, pkcs11.Mechanism.EC_EDWARDS_KEY_PAIR_GEN),
+KEYGEN: dict[KeyType, CkKeyGen] = {
+    k: CkKeyGen(*_KEYGEN[f.family], f.bits) for k, f in KEYS.items() if f.family in _KEYGEN
 }

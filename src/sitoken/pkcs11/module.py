@@ -8,14 +8,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
-
-import pkcs11
+from typing import Any, ClassVar
 
 from ..errors import ModuleLoadError
-from .ckapi import CkApi, RawTokenInfo
-from .constants import CKR_BY_NAME, CKR_OK, TokenFlag
-from .errors import ck_call, error_for_rv, rv_of, translate
+from .binding import FunctionList, once_per_module
+from .constants import (
+    CKF_OS_LOCKING_OK,
+    CKR_BUFFER_TOO_SMALL,
+    CKR_CRYPTOKI_ALREADY_INITIALIZED,
+    CKR_CRYPTOKI_NOT_INITIALIZED,
+    CKR_OK,
+    TokenFlag,
+)
+from .errors import error_for_rv, length_error
+from .session import Session
 from .softhsm import active_store_conf, softhsm_module
 
 #: Module names sitoken knows without p11-kit's help.
@@ -118,11 +124,25 @@ def _simulated() -> ModuleChoice:
     return ModuleChoice(path, "softhsm", "simulated")
 
 
-class Module:
-    """One loaded PKCS#11 module, initialised with ``CKF_OS_LOCKING_OK``.
+@dataclass(frozen=True)
+class RawTokenInfo:
+    """CK_TOKEN_INFO with the padding stripped."""
 
-    There is one Module per library path per process: PKCS#11 state is global
-    to the process, so loading twice would only share it anyway.
+    slot_id: int
+    label: str
+    manufacturer: str
+    model: str
+    serial: str
+    flags: int
+    min_pin_len: int
+    max_pin_len: int
+
+
+class Module:
+    """One loaded PKCS#11 module, initialised by sitoken with ``CKF_OS_LOCKING_OK``.
+
+    There is one Module per library path per process, on the one function list of that
+    module (``FunctionList``): PKCS#11 state is global to the process.
     """
 
     _loaded: ClassVar[dict[str, Module]] = {}
@@ -130,19 +150,30 @@ class Module:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        try:
-            self.lib = pkcs11.lib(path)
-        except pkcs11.PKCS11Error as exc:
-            if rv_of(exc) is None:  # dlopen or symbol lookup failed: no CK_RV to keep
-                raise ModuleLoadError(f"cannot load PKCS#11 module {path}: {exc}") from None
-            raise translate(exc, "C_Initialize") from None
-        self.ck = CkApi(path)
-        # python-pkcs11 initialised with NULL arguments; redo it with OS locking
-        # before any session exists, so that threads are safe (PERF-BASELINE.md §4).
-        rv = self.ck.reinitialize_os_locking()
+        self.functions = FunctionList.load(path)
+        self.ffi = self.functions.ffi
+        self._initialize()
+        self.os_locking = True
+
+    def _initialize(self) -> None:
+        args = self.ffi.new("CK_C_INITIALIZE_ARGS *")
+        # No mutex callbacks: the module uses the OS primitives. SoftHSM keeps its internal
+        # locks on only when it is given arguments like these (PERF-BASELINE.md §4).
+        args.flags = CKF_OS_LOCKING_OK
+        rv = self.functions.call("C_Initialize", args)
+        if rv == CKR_CRYPTOKI_ALREADY_INITIALIZED:
+            # Someone else in this process initialised it, with arguments unknown to us: do it
+            # again our way, before any session of ours exists.
+            self._finalize()
+            rv = self.functions.call("C_Initialize", args)
         if rv != CKR_OK:
             raise error_for_rv(rv, "C_Initialize")
-        self.os_locking = True
+
+    def _finalize(self) -> None:
+        rv = self.functions.call("C_Finalize", self.ffi.NULL)
+        self.functions.generation += 1
+        if rv not in (CKR_OK, CKR_CRYPTOKI_NOT_INITIALIZED):
+            raise error_for_rv(rv, "C_Finalize")
 
     def reinitialize(self) -> None:
         """C_Finalize and C_Initialize again (OS locking): every session and login is gone.
@@ -152,36 +183,77 @@ class Module:
         Close every ``Pkcs11Token`` of this module first: their handles die here.
         """
         with self._lock:
-            rv = self.ck.reinitialize_os_locking()
-        if rv != CKR_OK:
-            raise error_for_rv(rv, "C_Initialize")
+            self._finalize()
+            self._initialize()
 
     @classmethod
     def load(cls, path: str) -> Module:
-        key = os.path.realpath(path)
-        with cls._lock:
-            if key not in cls._loaded:
-                cls._loaded[key] = cls(path)
-            return cls._loaded[key]
+        return once_per_module(cls._loaded, cls._lock, path, cls)
 
     @property
     def description(self) -> dict[str, object]:
+        info = self.ffi.new("CK_INFO *")
+        self.functions.check("C_GetInfo", info)
         return {
             "path": self.path,
-            "manufacturer": self.lib.manufacturer_id,
-            "description": self.lib.library_description,
-            "library_version": "{}.{}".format(*self.lib.library_version),
-            "cryptoki_version": "{}.{}".format(*self.lib.cryptoki_version),
+            "manufacturer": _text(self.ffi, info.manufacturerID),
+            "description": _text(self.ffi, info.libraryDescription),
+            "library_version": f"{info.libraryVersion.major}.{info.libraryVersion.minor}",
+            "cryptoki_version": f"{info.cryptokiVersion.major}.{info.cryptokiVersion.minor}",
             "os_locking": self.os_locking,
+            "binding": self.functions.mode,
         }
 
-    def token_infos(self, *, include_uninitialized: bool = False) -> list[RawTokenInfo]:
-        rv, slots = self.ck.slot_ids(token_present=True)
+    @property
+    def manufacturer(self) -> str:
+        """CK_INFO.manufacturerID: what vendor profiles are chosen by."""
+        return str(self.description["manufacturer"])
+
+    def slot_ids(self, *, token_present: bool = True) -> list[int]:
+        """C_GetSlotList: sizes first, and a count larger than the buffer is refused."""
+        return self._counted("C_GetSlotList", "CK_SLOT_ID[]", 1 if token_present else 0)
+
+    def mechanism_list(self, slot_id: int) -> list[int]:
+        return self._counted("C_GetMechanismList", "CK_MECHANISM_TYPE[]", slot_id)
+
+    def _counted(self, function: str, ctype: str, first: int) -> list[int]:
+        count = self.ffi.new("CK_ULONG *")
+        for _ in range(4):  # slots can appear between the two calls: ask again
+            self.functions.check(function, first, self.ffi.NULL, count)
+            size = int(count[0])
+            items = self.ffi.new(ctype, max(size, 1))
+            rv = self.functions.call(function, first, items, count)
+            if rv == CKR_BUFFER_TOO_SMALL:
+                continue
+            if rv != CKR_OK:
+                raise error_for_rv(rv, function)
+            if count[0] > size:
+                raise length_error(function, int(count[0]), size, "entries")
+            return [int(items[i]) for i in range(count[0])]
+        raise error_for_rv(CKR_BUFFER_TOO_SMALL, function)
+
+    def token_info(self, slot_id: int) -> tuple[int, RawTokenInfo | None]:
+        """C_GetTokenInfo: (CK_RV, the info when the call succeeded)."""
+        info = self.ffi.new("CK_TOKEN_INFO *")
+        rv = self.functions.call("C_GetTokenInfo", slot_id, info)
         if rv != CKR_OK:
-            raise error_for_rv(rv, "C_GetSlotList")
+            return rv, None
+        ffi = self.ffi
+        return CKR_OK, RawTokenInfo(
+            slot_id=slot_id,
+            label=_text(ffi, info.label),
+            manufacturer=_text(ffi, info.manufacturerID),
+            model=_text(ffi, info.model),
+            serial=_text(ffi, info.serialNumber),
+            flags=int(info.flags),
+            min_pin_len=int(info.ulMinPinLen),
+            max_pin_len=int(info.ulMaxPinLen),
+        )
+
+    def token_infos(self, *, include_uninitialized: bool = False) -> list[RawTokenInfo]:
         infos = []
-        for slot in slots:
-            rv, info = self.ck.token_info(slot)
+        for slot in self.slot_ids(token_present=True):
+            rv, info = self.token_info(slot)
             if rv != CKR_OK or info is None:
                 # A token pulled out between the two calls is simply not listed.
                 continue
@@ -189,18 +261,23 @@ class Module:
                 infos.append(info)
         return infos
 
-    def slot(self, slot_id: int) -> pkcs11.Slot:
-        with ck_call("C_GetSlotList"):
-            for slot in self.lib.get_slots(token_present=True):
-                if slot.slot_id == slot_id:
-                    return slot
-        raise error_for_rv(CKR_BY_NAME["CKR_TOKEN_NOT_PRESENT"], "C_GetSlotList")
+    def open_session(self, slot_id: int, *, rw: bool = True) -> Session:
+        return Session(self.functions, slot_id, rw=rw)
 
     def init_token(self, slot_id: int, so_pin: bytearray, label: str) -> None:
-        rv = self.ck.init_token(slot_id, so_pin, label)
-        if rv != CKR_OK:
-            raise error_for_rv(rv, "C_InitToken")
+        """C_InitToken; the label is blank-padded to 32 bytes as the spec wants."""
+        raw_label = label.encode("utf-8")
+        if len(raw_label) > 32:
+            raise ValueError("label longer than 32 bytes")
+        ffi = self.ffi
+        pin = ffi.from_buffer("CK_UTF8CHAR[]", so_pin) if so_pin else ffi.NULL
+        padded = ffi.new("CK_UTF8CHAR[32]", raw_label.ljust(32, b" "))
+        self.functions.check("C_InitToken", slot_id, pin, len(so_pin), padded)
 
     def __repr__(self) -> str:
         return f"Module({self.path!r})"
 
+
+def _text(ffi: Any, field: Any) -> str:
+    """A blank-padded CK_UTF8CHAR[] field as text."""
+    return bytes(ffi.buffer(field)).decode("utf-8", errors="replace").rstrip(" \x00")

@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import itertools
 import os
+import struct
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import pkcs11
-from asn1crypto import algos, core
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-from .._native_loader import native_status
-from .._native_module import NativeModule
-from ..errors import InvalidInput, NotSupported, TokenError, TokenNotFound
+from .._native_loader import binding, native_status
+from ..algorithms import KeyType, Mechanism, preparer
+from ..errors import InvalidInput, NotSupported, TokenError
 from ..pkcs11.constants import rv_name
-from ..pkcs11.errors import rv_of
-from ..token import KeyType, Mechanism
 
 if TYPE_CHECKING:
     from ..pkcs11 import Pkcs11Token
-
-CKM_RSA_PKCS = 0x1
-CKM_RSA_PKCS_PSS = 0xD
-CKM_ECDSA = 0x1041
-CKM_EDDSA = 0x1057
-CKM_SHA256, CKM_SHA384 = 0x250, 0x260
-CKG_MGF1_SHA256, CKG_MGF1_SHA384 = 0x2, 0x3
-CKR_OK = 0x0
-CKR_KEY_HANDLE_INVALID = 0x60
-SITOKEN_ECDSA_DER = 0x1
+    from ..pkcs11.mechanisms import CkMechanism
+    from ..pkcs11.session import Session
 
 #: A chunk should keep C busy this long: the GIL is retaken once per chunk (up to 5 ms
 #: against a busy Python thread), so longer chunks waste less; shorter ones stream sooner.
@@ -61,17 +46,26 @@ class BatchSignError(TokenError):
 
 @dataclass(frozen=True)
 class BatchKey:
-    """What batch signing needs from the driver to reach one private key.
+    """What batch signing needs to reach one private key: the token object and the key handle.
 
-    ``os_locking`` says the module was initialised with ``CKF_OS_LOCKING_OK``
-    (sitoken's driver always does it); without it only one thread may sign.
+    The signer opens its sessions through the token, on the module's one function list, so
+    it never loads the module again. ``os_locking`` says the module was initialised with
+    ``CKF_OS_LOCKING_OK`` (sitoken's driver always does it); without it only one thread may
+    sign.
     """
 
-    module_path: str
-    slot_id: int
+    token: Pkcs11Token
     handle: int
     key_type: KeyType
     os_locking: bool = False
+
+    @property
+    def module_path(self) -> str:
+        return self.token.module.path
+
+    @property
+    def slot_id(self) -> int:
+        return self.token.slot_id
 
 
 def batch_key_for(token: Pkcs11Token, selector: str) -> BatchKey:
@@ -80,75 +74,11 @@ def batch_key_for(token: Pkcs11Token, selector: str) -> BatchKey:
     if info.key_type is None:
         raise NotSupported(f"key {selector!r} has a type sitoken cannot sign with")
     return BatchKey(
-        module_path=token.module.path,
-        slot_id=token.slot_id,
+        token=token,
         handle=token.private_key_handle(selector),
         key_type=info.key_type,
         os_locking=bool(token.module.os_locking),
     )
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """How a sitoken Mechanism is run for batches: the raw CKM and the host-side hashing."""
-
-    ckm: int
-    hash_name: str | None  # None: the token gets the message itself (EdDSA)
-    prefix: bytes = b""  # DigestInfo header in front of the hash (RSA PKCS#1 v1.5)
-    pss: tuple[int, int, int] | None = None  # (hashAlg, mgf, sLen)
-
-
-def _digest_info_prefix(hash_name: str) -> bytes:
-    """The DER DigestInfo up to the hash bytes, built once with asn1crypto."""
-    size = hashlib.new(hash_name).digest_size
-    # PKCS#1 v1.5 (RFC 8017 section 9.2) writes the absent parameters as an explicit NULL.
-    algorithm = {"algorithm": hash_name, "parameters": core.Null()}
-    info = algos.DigestInfo({"digest_algorithm": algorithm, "digest": bytes(size)})
-    return bytes(info.dump()[:-size])
-
-
-SCHEMES: dict[Mechanism, Scheme] = {
-    Mechanism.RSA_PKCS_SHA256: Scheme(CKM_RSA_PKCS, "sha256", _digest_info_prefix("sha256")),
-    Mechanism.RSA_PKCS_SHA384: Scheme(CKM_RSA_PKCS, "sha384", _digest_info_prefix("sha384")),
-    Mechanism.RSA_PSS_SHA256: Scheme(
-        CKM_RSA_PKCS_PSS, "sha256", pss=(CKM_SHA256, CKG_MGF1_SHA256, 32)
-    ),
-    Mechanism.RSA_PSS_SHA384: Scheme(
-        CKM_RSA_PKCS_PSS, "sha384", pss=(CKM_SHA384, CKG_MGF1_SHA384, 48)
-    ),
-    Mechanism.ECDSA_SHA256: Scheme(CKM_ECDSA, "sha256"),
-    Mechanism.ECDSA_SHA384: Scheme(CKM_ECDSA, "sha384"),
-    Mechanism.EDDSA: Scheme(CKM_EDDSA, None),
-}
-
-#: Largest raw signature per key type: the RSA modulus, or r||s for ECDSA, or R||S for EdDSA.
-SIGNATURE_SIZE = {
-    KeyType.RSA2048: 256,
-    KeyType.RSA3072: 384,
-    KeyType.EC_P256: 64,
-    KeyType.EC_P384: 96,
-    KeyType.ED25519: 64,
-}
-
-
-def preparer(scheme: Scheme, *, prehashed: bool = False) -> Callable[[bytes], bytes]:
-    """The host-side step that turns one input into what the token signs."""
-    if scheme.hash_name is None:
-        if prehashed:
-            raise InvalidInput("EdDSA signs the message itself; prehashed input is not possible")
-        return bytes
-    prefix = scheme.prefix
-    if prehashed:
-        size = hashlib.new(scheme.hash_name).digest_size
-
-        def checked(digest: bytes) -> bytes:
-            if len(digest) != size:
-                raise InvalidInput(f"a prehashed {scheme.hash_name} input is {size} bytes")
-            return prefix + bytes(digest)
-
-        return checked
-    hash_fn = getattr(hashlib, scheme.hash_name)
-    return lambda data: prefix + hash_fn(data).digest()
 
 
 def resolve_threads(key: BatchKey, threads: int | None) -> int:
@@ -203,10 +133,11 @@ def sign_many(
     mechanism = mechanism or key.key_type.default_mechanism
     if mechanism.family != key.key_type.family:
         raise InvalidInput(f"{mechanism.value} does not fit a {key.key_type.value} key")
-    scheme = SCHEMES[mechanism]
-    der = scheme.ckm == CKM_ECDSA and ecdsa_format == "der"
-    signer = _make_signer(key, scheme, resolve_threads(key, threads), der, native)
-    return _stream(signer, inputs, preparer(scheme, prehashed=prehashed), _ChunkSizer(chunk_size))
+    prepare = preparer(mechanism, prehashed=prehashed)
+    ck = key.token.mechanism_for(key.key_type, mechanism, f"handle {key.handle}")
+    der = mechanism.facts.token_output == "raw-rs" and ecdsa_format == "der"
+    signer = _make_signer(key, ck, resolve_threads(key, threads), der, native)
+    return _stream(signer, inputs, prepare, _ChunkSizer(chunk_size))
 
 
 def sign_batch(key: BatchKey, inputs: Iterable[bytes], **options: Any) -> list[bytes]:
@@ -245,38 +176,54 @@ class _Signer:
 
 
 def _make_signer(
-    key: BatchKey, scheme: Scheme, threads: int, der: bool, native: bool | None
+    key: BatchKey, ck: CkMechanism, threads: int, der: bool, native: bool | None
 ) -> _Signer:
     status = native_status()
     if native and not status.active:
         raise NotSupported(f"native batch signing unavailable: {status.reason}")
     if status.active and native is not False:
-        return NativeSigner(key, scheme, threads, der)
+        return NativeSigner(key, ck, threads, der)
     # The Python path signs on one session: its per-call GIL release gains nothing from
     # threads against the CPU-bound work around it (PERF-BASELINE.md section 5).
-    return PythonSigner(key, scheme, der)
+    return PythonSigner(key, ck, der)
 
 
 class NativeSigner(_Signer):
-    """One sitoken_sign_batch call per chunk: the GIL is released once for the whole chunk."""
+    """One sitoken_sign_batch call per chunk: the GIL is released once for the whole chunk.
 
-    def __init__(self, key: BatchKey, scheme: Scheme, threads: int, der: bool) -> None:
-        self.module = NativeModule.open(key.module_path)
-        self.ffi, self.lib = self.module.ffi, self.module.lib
-        self.key, self.ckm, self.threads = key, scheme.ckm, threads
-        self.flags = SITOKEN_ECDSA_DER if der else 0
-        self.stride = SIGNATURE_SIZE[key.key_type] + (DER_OVERHEAD if der else 0)
-        self.param, self.param_len = self._param(scheme)
+    The T sessions come from the token (the module's one function list); C runs one thread
+    per session and never opens the module itself.
+    """
+
+    def __init__(self, key: BatchKey, ck: CkMechanism, threads: int, der: bool) -> None:
+        found = binding()
+        if found is None:
+            raise NotSupported(f"native batch signing unavailable: {native_status().reason}")
+        self.ffi, self.lib = found
+        self.key, self.ckm, self.threads = key, ck.ckm, threads
+        self.fl = function_list_for(self.ffi, key.token)
+        self.flags = self.lib.SITOKEN_ECDSA_DER if der else 0
+        self.stride = key.key_type.facts.signature_size + (DER_OVERHEAD if der else 0)
+        self.param, self.param_len = self._param(ck)
         self.err = self.ffi.new("sitoken_batch_error *")
+        self.sessions: list[Session] = []
+        self.handles: Any = None
         self.capacity = 0
         self.out: Any = None
         self.lens: Any = None
 
-    def _param(self, scheme: Scheme) -> tuple[Any, int]:
-        if scheme.pss is None:
+    def _param(self, ck: CkMechanism) -> tuple[Any, int]:
+        if ck.spec.pss is None:
             return self.ffi.NULL, 0
-        param = self.ffi.new("CK_RSA_PKCS_PSS_PARAMS *", scheme.pss)
+        param = self.ffi.new("CK_RSA_PKCS_PSS_PARAMS *", ck.spec.pss)
         return param, self.ffi.sizeof("CK_RSA_PKCS_PSS_PARAMS")
+
+    def _open(self, count: int) -> None:
+        # One session per worker thread, opened lazily: a short batch needs fewer.
+        wanted = min(self.threads, count)
+        while len(self.sessions) < wanted:
+            self.sessions.append(self.key.token.open_session())
+        self.handles = self.ffi.new("CK_SESSION_HANDLE[]", [s.handle for s in self.sessions])
 
     def _reserve(self, count: int) -> None:
         # Buffers only grow, so a stream of chunks reuses them: memory stays flat.
@@ -290,81 +237,80 @@ class NativeSigner(_Signer):
     ) -> tuple[list[bytes], BatchSignError | None]:
         count = len(chunk)
         self._reserve(count)
+        if len(self.sessions) < min(self.threads, count):
+            self._open(count)
         data = b"".join(chunk) or b"\0"  # never a NULL pointer, even for empty messages
         offsets = size_t_array(itertools.accumulate(map(len, chunk), initial=0))
         ffi, err = self.ffi, self.err
-        rv = self.lib.sitoken_sign_batch(
-            self.module.handle, self.key.slot_id, self.key.handle, self.ckm,
+        status = self.lib.sitoken_sign_batch(
+            self.fl, self.handles, min(len(self.sessions), count), self.key.handle, self.ckm,
             self.param, self.param_len,
             ffi.from_buffer("unsigned char[]", data), ffi.from_buffer("size_t[]", offsets), count,
-            self.out, self.stride, self.lens, self.threads, self.flags, err,
+            self.out, self.stride, self.lens, self.flags, err,
         )
-        if rv == CKR_OK:
+        if status == self.lib.SITOKEN_OK:
             return self._collect(count), None
-        function = ffi.string(err.function).decode() if err.function else "sitoken_sign_batch"
-        return self._collect(err.index), batch_error(base + err.index, err.rv, function)
+        return self._collect(err.index), self._error(base + err.index)
+
+    def _error(self, index: int) -> BatchSignError:
+        err, lib = self.err, self.lib
+        function = self.ffi.string(err.function).decode() if err.function else "sitoken_sign_batch"
+        if err.status == lib.SITOKEN_E_MODULE:
+            return batch_error(index, int(err.rv), function)
+        if err.status == lib.SITOKEN_E_LENGTH:
+            what = (f"{function} returned a length of {err.length} for a buffer of {self.stride} "
+                    "bytes: the module broke the PKCS#11 contract (nothing beyond the buffer was read)")
+        else:
+            what = f"{function} failed (sitoken status {err.status})"
+        return BatchSignError(f"signing input {index} failed: {what}", index=index, rv=None,
+                              function=function)
 
     def _collect(self, count: int) -> list[bytes]:
         stride = self.stride
         raw = self.ffi.buffer(self.out, count * stride)[:]
         lengths = self.ffi.unpack(self.lens, count)
+        if any(n > stride for n in lengths):  # C checked it already; a C bug must not leak memory
+            raise BatchSignError("the native signer reported a length beyond its buffer", index=0,
+                                 rv=None, function="sitoken_sign_batch")
         return [raw[i * stride : i * stride + n] for i, n in enumerate(lengths)]
+
+    def close(self) -> None:
+        sessions, self.sessions = self.sessions, []
+        for session in sessions:
+            session.close()
+
+
+def function_list_for(ffi: Any, token: Pkcs11Token) -> Any:
+    """The module's function list as the extension's type (the binding may run in ABI mode)."""
+    functions = token.module.functions
+    if functions.mode == "api":
+        return functions.fl
+    address = int(functions.ffi.cast("uintptr_t", functions.fl))
+    return ffi.cast("CK_FUNCTION_LIST *", address)
 
 
 class PythonSigner(_Signer):
-    """The fallback: python-pkcs11, one C_SignInit + C_Sign per input, on one session."""
+    """The fallback: one C_SignInit + C_Sign per input through the binding, on one session."""
 
-    # Codes only C_SignInit returns; python-pkcs11 does not say which call failed.
-    _INIT_CODES = frozenset({0x60, 0x63, 0x68, 0x70, 0x71})
-
-    def __init__(self, key: BatchKey, scheme: Scheme, der: bool) -> None:
-        self.key, self.der = key, der
-        self.mechanism = pkcs11.Mechanism(scheme.ckm)
-        self.param = None
-        if scheme.pss is not None:
-            hash_alg, mgf, salt = scheme.pss
-            self.param = (pkcs11.Mechanism(hash_alg), pkcs11.MGF(mgf), salt)
-        self.session: Any = None
-        self.private_key: Any = None
-
-    def open_session(self) -> None:
-        """Open the session and find the key; done lazily by the first chunk."""
-        lib = pkcs11.lib(self.key.module_path)
-        slot = next((s for s in lib.get_slots() if s.slot_id == self.key.slot_id), None)
-        if slot is None:
-            raise TokenNotFound(f"no token in slot {self.key.slot_id}")
-        # No PIN here: the login belongs to the application, so this session shares it.
-        self.session = slot.get_token().open()
-        wanted = {pkcs11.Attribute.CLASS: pkcs11.ObjectClass.PRIVATE_KEY}
-        for candidate in self.session.get_objects(wanted):
-            if candidate.handle == self.key.handle:
-                self.private_key = candidate
-                break
+    def __init__(self, key: BatchKey, ck: CkMechanism, der: bool) -> None:
+        self.key, self.ck, self.der = key, ck, der
+        self.session: Session | None = None
 
     def sign_chunk(
         self, chunk: list[bytes], base: int
     ) -> tuple[list[bytes], BatchSignError | None]:
         if self.session is None:
-            self.open_session()
-        if self.private_key is None:
-            return [], batch_error(base, CKR_KEY_HANDLE_INVALID, "C_SignInit")
+            # No PIN here: the login belongs to the application, so this session shares it.
+            self.session = self.key.token.open_session()
+        session, spec, handle = self.session, self.ck.spec, self.key.handle
         out: list[bytes] = []
         for i, data in enumerate(chunk):
             try:
-                raw = self.private_key.sign(
-                    data, mechanism=self.mechanism, mechanism_param=self.param
-                )
-            except pkcs11.PKCS11Error as exc:
-                return out, self._error(exc, base + i)
-            out.append(ecdsa_raw_to_der(raw) if self.der else raw)
+                raw = session.sign(spec, handle, data)
+            except TokenError as exc:
+                return out, _python_error(exc, base + i)
+            out.append(self.ck.finish(raw) if self.der else raw)
         return out, None
-
-    def _error(self, exc: pkcs11.PKCS11Error, index: int) -> BatchSignError:
-        rv = rv_of(exc)
-        if rv is None:
-            return BatchSignError(f"signing input {index} failed: {exc}", index=index, rv=None,
-                                  function="C_Sign")
-        return batch_error(index, rv, "C_SignInit" if rv in self._INIT_CODES else "C_Sign")
 
     def close(self) -> None:
         if self.session is not None:
@@ -372,11 +318,11 @@ class PythonSigner(_Signer):
             session.close()
 
 
-def ecdsa_raw_to_der(raw: bytes) -> bytes:
-    """r||s as the token returns it, to the DER ECDSA-Sig-Value the rest of the world expects."""
-    half = len(raw) // 2
-    r, s = int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
-    return encode_dss_signature(r, s)
+def _python_error(exc: TokenError, index: int) -> BatchSignError:
+    if exc.rv is None:
+        return BatchSignError(f"signing input {index} failed: {exc}", index=index, rv=None,
+                              function=exc.function)
+    return batch_error(index, exc.rv, exc.function or "C_Sign")
 
 
 def batch_error(index: int, rv: int, function: str) -> BatchSignError:
@@ -394,4 +340,4 @@ def size_t_array(values: Iterable[int]) -> array[int]:
     return array(_SIZE_T_CODE, values)
 
 
-_SIZE_T_CODE = next(c for c in "QLI" if array(c).itemsize == ctypes.sizeof(ctypes.c_size_t))
+_SIZE_T_CODE = next(c for c in "QLI" if array(c).itemsize == struct.calcsize("N"))

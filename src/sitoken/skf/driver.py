@@ -18,6 +18,7 @@ from typing import Any
 from asn1crypto import x509
 
 from .. import pubkey, sm2
+from ..algorithms import ecdsa_der_to_raw, ecdsa_raw_to_der, host_input
 from ..errors import (
     FinalTryGuard,
     InvalidInput,
@@ -424,7 +425,7 @@ class SkfToken(Token):
             if mechanism is Mechanism.SM2_SM3:
                 point = sm2.point_from_spki(self._export_public(handle, True))
                 return self.sign_digest_handle(handle, sm2.e_value(point, data, self._ident()))
-            block = pubkey.digest_info(mechanism, pubkey.digest(mechanism, data))
+            block = host_input(mechanism, data)  # RSA PKCS#1 v1.5: the DigestInfo of the hash
             return self.library.into("SKF_RSASignData", handle, block, len(block), capacity=blobs.RSA_MODULUS)
 
     def _ident(self) -> bytes:
@@ -449,7 +450,7 @@ class SkfToken(Token):
     def sign_digest_handle(self, handle: Any, e: bytes) -> bytes:
         signature = self.library.buffer(2 * blobs.FIELD)
         self.library.call("SKF_ECCSignData", handle, e, len(e), signature)
-        return pubkey.ecdsa_raw_to_der(blobs.parse_ecc_signature_blob(bytes(self._ffi.buffer(signature))))
+        return ecdsa_raw_to_der(blobs.parse_ecc_signature_blob(bytes(self._ffi.buffer(signature))))
 
     def verify(
         self, selector: str, data: bytes, signature: bytes, mechanism: Mechanism | None = None
@@ -461,7 +462,7 @@ class SkfToken(Token):
             return pubkey.verify_host(spki, data, signature, mechanism, sm2_id=self._ident())
         point = sm2.point_from_spki(spki)
         try:
-            raw = pubkey.ecdsa_der_to_raw(signature, sm2.encoding.SIZE)
+            raw = ecdsa_der_to_raw(signature, sm2.encoding.SIZE)
             sig_blob = blobs.build_ecc_signature_blob(raw)
         except InvalidInput:
             return False
