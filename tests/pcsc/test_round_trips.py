@@ -107,3 +107,23 @@ def test_the_certificate_goes_to_the_signature_key_occurrence(
     assert [_certificate_at(reader, n) for n in (0, 1, 2)] == [b"", b"", leaf]
     with OpenPgpCard.open(reader) as again:
         assert again.read_certificate() == leaf
+
+
+def test_a_card_keeping_pw1_valid_signs_in_one_apdu(pcsc_bed: PcscBed, keyed: OpenPgpCard) -> None:
+    keyed.close()
+    reader = pcsc_bed.reader_name(0)
+    # PW1 status byte 01: PW1 stays valid for several signatures (PUT DATA C4 under PW3).
+    setup = ["00A4040006D27600012401", "0020008308" + FACTORY_ADMIN_PIN.encode().hex(), "00DA00C40101"]
+    assert all(e.ok for e in send_apdus(reader, [bytes.fromhex(a) for a in setup]))
+    with OpenPgpCard.open(reader) as card:
+        assert "pw1-multiple-signatures" in card.info().flags
+        with Pin(FACTORY_PIN) as pin:
+            card.login(pin)
+        card.sign("sig", b"first")
+        mark = pcsc_bed.apdu_mark(0)
+        for i in range(5):
+            card.sign("sig", f"record {i}".encode())
+        assert [r.header for r in pcsc_bed.apdus(0, mark)] == [PSO_CDS] * 5
+        mark = pcsc_bed.apdu_mark(0)
+    # PW1 (81) is still verified at the end, so closing resets it, and only it.
+    assert [r.header for r in pcsc_bed.apdus(0, mark)] == ["00 20 FF 81"]
