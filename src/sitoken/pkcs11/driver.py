@@ -348,7 +348,7 @@ class Pkcs11Token(Token):
         session = self.session()
         if select_objects(session, label=label):
             raise InvalidInput(f"a key labelled {label!r} already exists on the token")
-        keygen = self.profile.keygen(key_type)
+        keygen = self.profile.keygen(key_type, refuse=True)
         if keygen is None or key_type not in self.capabilities.key_types:
             raise MechanismUnsupported(f"the token cannot generate {key_type.value} keys")
         key_id = key_id if key_id is not None else os.urandom(8)

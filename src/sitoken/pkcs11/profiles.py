@@ -45,8 +45,16 @@ class VendorProfile:
             raise MechanismUnsupported(f"{mechanism.value} cannot be used through this module: {reason}")
         return found
 
-    def keygen(self, key_type: KeyType) -> CkKeyGen | None:
-        return self.key_types.get(key_type) or KEYGEN.get(key_type)
+    def keygen(self, key_type: KeyType, *, refuse: bool = False) -> CkKeyGen | None:
+        """How to generate ``key_type`` here; None if the module cannot carry its mechanism.
+
+        ``refuse``: raise MechanismUnsupported with the reason instead, before any call.
+        """
+        found = self.key_types.get(key_type) or KEYGEN.get(key_type)
+        reason = self.cannot_carry.get(found.mechanism) if found else None
+        if reason is not None and refuse:
+            raise MechanismUnsupported(f"{key_type.value} keys cannot be generated through this module: {reason}")
+        return None if reason is not None else found
 
     def carries(self, ckm: int) -> bool:
         return ckm not in self.cannot_carry
@@ -64,6 +72,7 @@ PROFILES: tuple[VendorProfile, ...] = (
         libraries=("p11-kit-client.so", "p11-kit-proxy.so"),
         cannot_carry={
             CKM.EDDSA: _P11KIT_RPC,
+            CKM.EC_EDWARDS_KEY_PAIR_GEN: _P11KIT_RPC,
             CKM.SHA256_RSA_PKCS_PSS: _P11KIT_RPC,
             CKM.SHA384_RSA_PKCS_PSS: _P11KIT_RPC,
         },
