@@ -39,9 +39,10 @@ from pathlib import Path
 CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
 PROXY_MODULE = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so"
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-SO_PIN, USER_PIN = "remote-so-2468", "remote7pin3"
+# The test suite's PINs (tests/conftest.py), so its driver tests run unchanged on these tokens.
+SO_PIN, USER_PIN = "so-pin-2468", "user7pin3"
 #: Keys each prepared token holds, made by pkcs11-tool: (label, CKA_ID hex, pkcs11-tool key type).
-PREPARED_KEYS = (("rsa", "01", "rsa:2048"), ("p256", "02", "EC:prime256v1"))
+PREPARED_KEYS = (("rsa", "01", "rsa:2048"), ("p256", "02", "EC:prime256v1"), ("ed", "03", "EC:edwards25519"))
 START_TIMEOUT = 30.0
 
 # Runs inside the new mount namespace: everything it mounts disappears with the server.
@@ -52,6 +53,13 @@ mkdir "$BED_STORE/tokens"
 printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
   "$BED_STORE" > "$BED_STORE/softhsm2.conf"
 export SOFTHSM2_CONF="$BED_STORE/softhsm2.conf"
+# Spare tokens: a client connection sees the slots of its start only, so tests that need
+# fresh tokens re-initialise spares instead of taking SoftHSM's next free slot.
+i=0
+while [ "$i" -lt "$BED_SPARES" ]; do
+  i=$((i + 1))
+  softhsm2-util --init-token --free --label "spare-$i" --so-pin "$BED_SO_PIN" --pin "$BED_PIN" >/dev/null
+done
 for label in $BED_TOKENS; do
   softhsm2-util --init-token --free --label "$label" --so-pin "$BED_SO_PIN" --pin "$BED_PIN" >/dev/null
   for key in $BED_KEYS; do
@@ -99,14 +107,17 @@ class RemoteBed:
         """What a client process needs, with ``p11-kit-client.so`` as its module."""
         return {"P11_KIT_SERVER_ADDRESS": self.address}
 
-    def start(self, tokens: Sequence[str] = ("remote1",), *, keys: bool = True) -> RemoteBed:
-        """Make the store (tokens with SO_PIN/USER_PIN and, with ``keys``, PREPARED_KEYS), serve it."""
+    def start(self, tokens: Sequence[str] = ("remote1",), *, keys: bool = True, spares: int = 0) -> RemoteBed:
+        """Make the store (tokens with SO_PIN/USER_PIN and, with ``keys``, PREPARED_KEYS), serve it.
+
+        ``spares`` more tokens, labelled ``spare-1`` …, are there to be re-initialised.
+        """
         self.stop()
         self.store.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ, "BED_STORE": str(self.store), "BED_SOCKET": str(self.socket),
             "BED_SOFTHSM": SOFTHSM_MODULE, "BED_TOKENS": " ".join(tokens),
-            "BED_SO_PIN": SO_PIN, "BED_PIN": USER_PIN,
+            "BED_SO_PIN": SO_PIN, "BED_PIN": USER_PIN, "BED_SPARES": str(spares),
             "BED_KEYS": " ".join(":".join((label, kid, kind)) for label, kid, kind in PREPARED_KEYS)
             if keys else "",
         }

@@ -13,17 +13,19 @@ from testbed.p11kit_bed import CLIENT_MODULE, PROXY_MODULE, USER_PIN, RemoteBed,
 from bed_support import require
 from cli_support import Outcome
 
+SPARES = 30  # tokens the driver tests re-initialise, one a test (tests/p11kit/driver)
+
 
 @pytest.fixture(scope="session")
 def remote_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteBed]:
-    """The server, with tokens remote1 and remote2 (RSA-2048 "rsa", P-256 "p256", by pkcs11-tool).
+    """The server, with tokens remote1 and remote2 (RSA-2048 "rsa", P-256 "p256", Ed25519 "ed": pkcs11-tool).
 
     This process reaches it through p11-kit-client.so: the address must be in the
     environment before the client module is loaded.
     """
     missing = missing_parts()
     require(not missing, "p11-kit test bed: " + ", ".join(missing))
-    bed = RemoteBed(tmp_path_factory.mktemp("p11kit")).start(["remote1", "remote2"])
+    bed = RemoteBed(tmp_path_factory.mktemp("p11kit")).start(["remote1", "remote2"], spares=SPARES)
     previous = os.environ.get("P11_KIT_SERVER_ADDRESS")
     os.environ["P11_KIT_SERVER_ADDRESS"] = bed.address
     yield bed

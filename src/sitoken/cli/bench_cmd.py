@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import ExitStack
 
 import click
@@ -138,7 +139,9 @@ def _existing(module: str | None, tokens: tuple[str, ...], selector: str | None,
 
 def _print(report: BenchReport | None, rows: tuple[PoolRow, ...], as_json: bool) -> None:
     if as_json:
-        doc = report.to_dict() if report else {}
+        # A pool-only run says how busy the machine was too: its ratios mean little under load.
+        doc: dict[str, object] = report.to_dict() if report else {
+            "load_average": list(os.getloadavg()[:1]), "cpu_count": os.cpu_count()}
         if rows:
             doc["pool"] = [r.to_dict() for r in rows]
         click.echo(json.dumps(doc, indent=2))
