@@ -18,7 +18,8 @@ def ec_params_der(key_type: KeyType) -> bytes:
     facts = key_type.facts
     if facts.family == "eddsa":
         return bytes(core.ObjectIdentifier(facts.curve_oid).dump())
-    return bytes(keys.ECDomainParameters(name="named", value=facts.curve).dump())
+    # By OID: asn1crypto names only the NIST and Brainpool curves (the SM2 curve has no name there).
+    return bytes(keys.ECDomainParameters(name="named", value=facts.curve_oid).dump())
 
 
 def key_type_from_ec_params(params: bytes) -> KeyType | None:

@@ -45,6 +45,7 @@ from .module import Module, RawTokenInfo
 from .profiles import VendorProfile, profile_for
 from .quirks import quirks_for
 from .session import Session
+from .sm2_vendors import SM2_TOKEN_ID
 from .uri import parse_uri, token_uri
 
 # C_Login/C_SetPIN never legitimately answer "not logged in"; OpenSC does when a card refuses
@@ -407,6 +408,9 @@ class Pkcs11Token(Token):
         if key_type is not None and key_type.family != mechanism.family:
             raise MechanismUnsupported(f"{mechanism.value} does not fit a {key_type.value} key")
         ck = self.profile.mechanism(mechanism)
+        if mechanism is Mechanism.SM2_SM3 and self.sm2_id not in (None, SM2_TOKEN_ID):
+            # The vendors' SM2-with-SM3 mechanisms take no ID: their Z binds the default one.
+            raise MechanismUnsupported("this module's SM2 mechanism computes Z with the default ID only")
         if ck.ckm not in self._token_mechanisms():
             raise MechanismUnsupported(f"the token does not offer mechanism 0x{ck.ckm:X} for {mechanism.value}")
         return ck

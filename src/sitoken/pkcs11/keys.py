@@ -13,6 +13,7 @@ from .attributes import Template
 from .constants import CKA, CKK, CKO
 from .mechanisms import CkKeyGen
 from .session import MechanismSpec, Session
+from .sm2_vendors import SM2_KEY_TYPES
 
 KEY_CLASSES = (CKO.PRIVATE_KEY, CKO.PUBLIC_KEY)
 RSA_PUBLIC_EXPONENT = b"\x01\x00\x01"  # 65537
@@ -87,7 +88,7 @@ def key_type_of(obj: KeyObject) -> KeyType | None:
     if kind in (CKK.EC, CKK.EC_EDWARDS):
         params = attrs.get(CKA.EC_PARAMS)
         return pubkey.key_type_from_ec_params(params) if params else None
-    return None
+    return KeyType.SM2 if kind in SM2_KEY_TYPES else None
 
 
 def describe_keys(objects: list[KeyObject]) -> list[KeyInfo]:

@@ -18,6 +18,7 @@ from ..algorithms import KeyType, Mechanism
 from ..errors import InvalidInput, MechanismUnsupported
 from .constants import CKM
 from .mechanisms import CK_MECHANISMS, KEYGEN, CkKeyGen, CkMechanism
+from .sm2_vendors import SM2_VENDORS
 
 #: Names a profile for every module sitoken loads, whatever the module says it is.
 PROFILE_ENV = "SITOKEN_PKCS11_PROFILE"
@@ -77,6 +78,9 @@ PROFILES: tuple[VendorProfile, ...] = (
             CKM.SHA384_RSA_PKCS_PSS: _P11KIT_RPC,
         },
     ),
+    # SM2/SM3 on Chinese modules: each vendor's numbers (sm2_vendors.py), selected like any profile.
+    *(VendorProfile(v.name, v.manufacturers, v.libraries, key_types=v.key_types(), mechanisms=v.mechanisms())
+      for v in SM2_VENDORS),
 )
 
 
