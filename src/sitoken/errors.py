@@ -198,3 +198,9 @@ class JournalError(SitokenError):
     """The provisioning journal is unreadable or inconsistent."""
 
     code = "journal-error"
+
+
+class JournalUnreachable(JournalError):
+    """The journal's database server cannot be reached: the work stops, nothing half-written."""
+
+    code = "journal-unreachable"

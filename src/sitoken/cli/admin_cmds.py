@@ -15,6 +15,7 @@ from ..errors import SitokenError
 from ..pin import SO_PIN_POLICY, PinPolicy
 from ..pkcs11 import discover_modules, resolve_module
 from ..pkcs11.softhsm import active_store_conf, delete_token
+from ..provisioning.journal import journal_location, journal_report
 from .common import (
     confirm,
     device_key_options,
@@ -80,9 +81,16 @@ def doctor() -> None:
         "modules_found": [m.to_dict() for m in discover_modules()],
         "skf_libraries_found": [lib.to_dict() for lib in skf.discover_libraries()],
         "native": native_report(),
+        "journal": journal_report(journal_location()),
         **_selected_report(),
     }
     emit(report, lambda: _doctor_text(report))
+
+
+def _journal_line(j: dict[str, object]) -> str:
+    schema = j.get("schema", "?") if j.get("exists", True) else "none yet"
+    line = f"journal: {j['backend']} at {j['where']}, schema {schema} (this sitoken: {j['schema_needed']})"
+    return line + (f": {j['problem']}" if "problem" in j else "")
 
 
 def _doctor_text(r: dict[str, object]) -> str:
@@ -93,6 +101,7 @@ def _doctor_text(r: dict[str, object]) -> str:
     lines.append("modules found: " + ", ".join(f"{m['name']} ({m['path']})" for m in r["modules_found"]))  # type: ignore[attr-defined]
     lines.append("SKF libraries found: " + (", ".join(f"{m['name']} ({m['path']})"
                                                       for m in r["skf_libraries_found"]) or "none"))  # type: ignore[attr-defined]
+    lines.append(_journal_line(r["journal"]))  # type: ignore[arg-type]
     m = r.get("module")
     if isinstance(m, dict) and m.get("kind") == "skf":
         lines.append(f"SKF library in use: {m['path']} ({m['source']})")

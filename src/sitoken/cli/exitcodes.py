@@ -57,7 +57,7 @@ DESCRIPTIONS = {
     TOKEN_ABSENT: "the token was removed or the reader is empty",
     MODULE_ERROR: "the PKCS#11 module or PC/SC service could not be loaded",
     TOKEN_ERROR: "any other token failure (the JSON error carries `rv`/`function` or `sw`)",
-    JOURNAL_ERROR: "the provisioning journal is unreadable or inconsistent",
+    JOURNAL_ERROR: "the provisioning journal is unreadable or inconsistent, or its database server cannot be reached",
     ABORTED: "a confirmation was declined, or needed and no terminal was there (`--force`)",
     BATCH_INCOMPLETE: "`batch`: some rows were invalid, in conflict, failed, or held by another running process; "
                       "the others were done (see the summary)",

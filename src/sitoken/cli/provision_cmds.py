@@ -19,7 +19,7 @@ from ..errors import InvalidInput
 from ..pin import Pin, PinPolicy
 from ..provisioning import lifecycle
 from ..provisioning.applicant import BatchInvalid, validate_all
-from ..provisioning.audit import AuditLog, default_operator
+from ..provisioning.audit import AuditLog, DatabaseAuditLog, default_operator
 from ..provisioning.batch import OUTCOMES, BatchSummary, RowOutcome, check_batch, load_batch, run_batch
 from ..provisioning.holder_pins import (
     DirectoryPins,
@@ -30,7 +30,8 @@ from ..provisioning.holder_pins import (
     holder_context,
 )
 from ..provisioning.issuers import FileHandoffIssuer, Issuer, LocalCAIssuer
-from ..provisioning.journal import Journal, default_state_dir, mask
+from ..provisioning.journal import Journal, default_state_dir, journal_location, mask
+from ..provisioning.journal_store import SCHEMA_VERSION, copy_rows
 from ..provisioning.profiles import load_profiles
 from ..provisioning.workflow import Counter, ProvisionResult
 from . import exitcodes
@@ -50,12 +51,28 @@ from .common import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+journal_option = click.option(
+    "--journal", "journal_path", metavar="FILE|URL",
+    help="Journal: a SQLite file, or postgresql://... for a hall of counters "
+         "(default: $SITOKEN_JOURNAL, else $SITOKEN_STATE_DIR/journal.sqlite).")
+
+
+def counter_audit(journal: Journal, audit_path: str | None, operator: str) -> AuditLog:
+    """The audit log beside the journal: its file, or the hall's database table."""
+    if audit_path:
+        return AuditLog(Path(audit_path), operator)
+    if journal.backend == "postgresql":
+        return DatabaseAuditLog(journal.store, operator)
+    return AuditLog(Path(journal.path).with_name("audit.jsonl"), operator)
+
+
 def counter_options(f: F) -> F:
     """Where the counter keeps its records and which issuer it uses."""
     options = [
-        click.option("--journal", "journal_path", metavar="FILE",
-                     help="Journal (SQLite). Default: $SITOKEN_STATE_DIR/journal.sqlite."),
-        click.option("--audit", "audit_path", metavar="FILE", help="Audit log (JSON lines). Default: next to it."),
+        journal_option,
+        click.option("--audit", "audit_path", metavar="FILE",
+                     help="Audit log (JSON lines). Default: next to a SQLite journal; in the database of a "
+                          "PostgreSQL one."),
         click.option("--operator", help="Who is at the counter (default: $USER)."),
         click.option("--issuer", type=click.Choice(["local", "file"]), default="local", show_default=True,
                      help="local: the local CA issues at once; file: the request goes to --outbox for a real CA."),
@@ -82,18 +99,17 @@ def holder_pin_options(f: F) -> F:
 def open_counter(opts: dict[str, Any], *, so_pin: bool, so_optional: bool = False) -> Iterator[Counter]:
     """The Counter the options describe; the SO PIN is read once, and wiped at the end."""
     base = default_state_dir()
-    journal_path = Path(opts.get("journal_path") or base / "journal.sqlite")
-    audit_path = Path(opts.get("audit_path") or journal_path.with_name("audit.jsonl"))
+    location = journal_location(opts.get("journal_path"))
     operator = opts.get("operator") or default_operator()
     policy = PinPolicy()
     pin = None
     if so_pin and (not so_optional or "so-pin" in state().pin_sources):
         pin = read_pin("so-pin", "counter's SO PIN")
-    journal = Journal(journal_path, operator=operator, waiting=_say_waiting)
+    journal = Journal(location, operator=operator, waiting=_say_waiting)
     try:
         ca_dir = opts.get("ca_dir") or base / "local-ca"
         counter = Counter(
-            journal, AuditLog(audit_path, operator), _issuer(opts, base, ca_dir), so_pin=pin,
+            journal, counter_audit(journal, opts.get("audit_path"), operator), _issuer(opts, base, ca_dir), so_pin=pin,
             holder_pins=_holder_source(opts, policy), profiles=load_profiles(opts.get("profiles_file"),
             ca_directory=ca_dir if opts.get("issuer") == "local" else None),
             module=state().module, policy=policy, token=state().token, progress=step,
@@ -305,9 +321,9 @@ def batch(ctx: click.Context, /, file: str, resume: bool, check: bool, **opts: A
 
 
 def _check_only(ctx: click.Context, file: str, opts: dict[str, Any]) -> None:
-    path = Path(opts.get("journal_path") or default_state_dir() / "journal.sqlite")
-    if path.exists():
-        with Journal(path, operator=opts.get("operator") or default_operator(), waiting=_say_waiting) as journal:
+    location = journal_location(opts.get("journal_path"))
+    if isinstance(location, str) or location.exists():
+        with Journal(location, operator=opts.get("operator") or default_operator(), waiting=_say_waiting) as journal:
             summary = check_batch(journal, file, date.today())
     else:
         summary = check_batch(None, file, date.today())
@@ -505,24 +521,88 @@ def journal_group() -> None:
 
 
 @journal_group.command("show")
-@click.option("--journal", "journal_path", metavar="FILE", help="Default: $SITOKEN_STATE_DIR/journal.sqlite.")
+@journal_option
 @click.option("--applicant-id", metavar="NUMBER", help="Only this holder.")
 @click.option("--events", is_flag=True, help="Also list every journalled step.")
 @json_option
 def journal_show(journal_path: str | None, applicant_id: str | None, events: bool) -> None:
     """List enrolments (subject numbers masked): state, token, certificate, errors."""
-    path = Path(journal_path or default_state_dir() / "journal.sqlite")
-    if not path.exists():
-        raise InvalidInput(f"no journal at {path}")
-    with Journal(path) as journal:
+    location = journal_location(journal_path)
+    if isinstance(location, Path) and not location.exists():
+        raise InvalidInput(f"no journal at {location}")
+    with Journal(location) as journal:
         key = applicant_id.strip().upper() if applicant_id else None
         rows = [e.to_dict() for e in journal.enrolments(key)]
         wanted = {r["enrolment"] for r in rows}
         log = [e.to_dict() for e in journal.events() if e.enrolment in wanted] if events else []
-    data: dict[str, object] = {"journal": str(path), "enrolments": rows}
+        where = str(journal.path)
+    data: dict[str, object] = {"journal": where, "enrolments": rows}
     if events:
         data["events"] = log
     emit(data, lambda: _journal_text(rows, log))
+
+
+@journal_group.command("migrate")
+@journal_option
+@json_option
+def journal_migrate(journal_path: str | None) -> None:
+    """Bring a journal's schema up to this sitoken's version (once per hall, by its administrator).
+
+    A counter's own SQLite file is migrated when it is opened; a hall's PostgreSQL journal only
+    by this command, so that no counter changes the shared schema by surprise.
+
+    \b
+    Examples:
+      sitoken journal migrate --journal 'postgresql:///sitoken?service=hall'
+      SITOKEN_JOURNAL=postgresql://journal.hall.example/sitoken sitoken journal migrate --json
+    """
+    location = journal_location(journal_path)
+    with Journal.for_migration(location, waiting=_say_waiting) as journal:
+        before = journal.schema_version()
+        applied = journal.store.migrate()
+        where = str(journal.path)
+    emit({"journal": where, "backend": journal.backend, "from": before, "to": SCHEMA_VERSION, "applied": applied},
+         lambda: f"{where}: schema {before} -> {SCHEMA_VERSION}" if applied else f"{where}: already at schema "
+         f"{SCHEMA_VERSION}")
+
+
+@journal_group.command("copy")
+@click.option("--from", "source", metavar="FILE", required=True, help="The SQLite journal to copy.")
+@click.option("--to", "target", metavar="URL", required=True, help="The (migrated, empty) journal to fill.")
+@click.option("--audit", "audit_path", metavar="FILE",
+              help="Also copy this JSON-lines audit log into the target's audit table (PostgreSQL).")
+@json_option
+def journal_copy(source: str, target: str, audit_path: str | None) -> None:
+    """Copy a counter's journal into another, typically a hall's PostgreSQL database.
+
+    Holders, enrolments and events keep their ids; claims are not copied (they belong to
+    processes). The target must be migrated and empty.
+
+    \b
+    Example:
+      sitoken journal copy --from ~/.local/state/sitoken/journal.sqlite \\
+          --to 'postgresql:///sitoken?service=hall' --audit ~/.local/state/sitoken/audit.jsonl
+    """
+    src_location = journal_location(source)
+    if isinstance(src_location, Path) and not src_location.exists():
+        raise InvalidInput(f"no journal at {src_location}")
+    with Journal(src_location) as src, Journal(journal_location(target), waiting=_say_waiting) as dst:
+        counts = copy_rows(src.store, dst.store)
+        if audit_path:
+            counts["audit"] = _copy_audit(Path(audit_path), dst)
+        where = str(dst.path)
+    emit({"from": str(src_location), "to": where, "copied": counts},
+         lambda: f"copied into {where}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+
+
+def _copy_audit(path: Path, target: Journal) -> int:
+    if target.backend != "postgresql":
+        raise InvalidInput("--audit copies into a PostgreSQL journal's audit table")
+    entries = AuditLog(path).entries()
+    sink = DatabaseAuditLog(target.store)
+    for entry in entries:
+        sink.append_copied(entry)
+    return len(entries)
 
 
 def _journal_text(rows: list[dict[str, object]], log: list[dict[str, object]]) -> str:

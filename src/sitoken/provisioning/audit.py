@@ -10,9 +10,13 @@ from pathlib import Path
 
 from ..pin import Pin
 from ..safefiles import private_file
+from .hall import counter_name
 from .journal import mask, now_text
+from .journal_store import Store
 
-__all__ = ["AuditLog", "TokenRef", "default_operator"]
+__all__ = ["AuditLog", "DatabaseAuditLog", "TokenRef", "default_operator"]
+
+
 
 
 def default_operator() -> str:
@@ -62,6 +66,10 @@ class AuditLog:
             "subject": mask(subject) if subject else None, "enrolment": enrolment,
             "token": token.to_dict() if token else None, **detail,
         }
+        self._append(entry)
+        return entry
+
+    def _append(self, entry: dict[str, object]) -> None:
         line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
         # A link planted at the name since is refused here, never written through.
         fd = os.open(private_file(self.path, "audit log"), os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
@@ -70,7 +78,6 @@ class AuditLog:
             os.fsync(fd)
         finally:
             os.close(fd)
-        return entry
 
     def entries(self) -> list[dict[str, object]]:
         if not self.path.exists():
@@ -80,3 +87,35 @@ class AuditLog:
             if line.strip():
                 out.append(json.loads(line))
         return out
+
+
+class DatabaseAuditLog(AuditLog):
+    """The audit log of a hall: rows of the journal's PostgreSQL database, append-only there.
+
+    The same entries as the file (never a PIN, subjects masked), plus the counter's name, so a
+    hall's record says which machine did what. A trigger in the database refuses any UPDATE,
+    DELETE or TRUNCATE of the table.
+    """
+
+    def __init__(self, store: Store, operator: str | None = None, counter: str | None = None) -> None:
+        self.store = store
+        self.path = Path(store.where)  # for messages only: nothing is written to a file
+        self.operator = operator or default_operator()
+        self.counter = counter or counter_name()
+
+    def _append(self, entry: dict[str, object]) -> None:
+        entry["counter"] = self.counter
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO audit (at, counter, operator, action, outcome, entry) VALUES (?, ?, ?, ?, ?, ?)",
+                       (entry["at"], self.counter, self.operator, entry["action"], entry["outcome"],
+                        json.dumps(entry, ensure_ascii=False, sort_keys=True)))
+
+    def append_copied(self, entry: dict[str, object]) -> None:
+        """An entry from a counter's JSON-lines file, kept as it was (``journal copy --audit``)."""
+        self.counter = str(entry.get("counter") or self.counter)
+        self.operator = str(entry.get("operator") or self.operator)
+        self._append(dict(entry))
+
+    def entries(self) -> list[dict[str, object]]:
+        rows = self.store.execute("SELECT entry FROM audit ORDER BY id").fetchall()
+        return [json.loads(r[0]) for r in rows]

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ..errors import InvalidInput, JournalError, SitokenError
+from ..errors import InvalidInput, JournalError, JournalUnreachable, SitokenError
 from .applicant import Applicant, RowResult, validate_all
 from .claims import ClaimHeld, holder_resource
 from .conflicts import ApplicantConflict, Conflict, file_conflicts, journal_conflict, subject_key
+from .hall import HeldElsewhere
 from .journal import Journal, mask
 from .workflow import Counter
 
@@ -221,8 +222,12 @@ def _run_row(counter: Counter, result: RowResult, batch: str, conflict: Conflict
         done = counter.provision(result.validated, batch=batch, row=result.row, resume=True)
     except ClaimHeld as exc:
         return RowOutcome(result.row, kind, mask(key), "held", errors=(exc.to_dict(),), held_by=exc.claim.to_dict())
+    except HeldElsewhere as exc:
+        return RowOutcome(result.row, kind, mask(key), "held", errors=(exc.to_dict(),), held_by=exc.held_by())
     except ApplicantConflict as exc:
         return _conflict_outcome(result, exc.conflict)
+    except JournalUnreachable:
+        raise  # every row after it would fail the same way: the batch stops, to be resumed
     except SitokenError as exc:
         error = {"error": exc.code, "message": str(exc), "row": result.row}
         return RowOutcome(result.row, kind, mask(key), "failed", errors=(error,))

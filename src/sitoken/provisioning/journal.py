@@ -1,4 +1,4 @@
-"""The provisioning journal: SQLite (WAL, synchronous FULL), one transaction per workflow step.
+"""The provisioning journal: one transaction per workflow step, on SQLite or PostgreSQL.
 
 Holders are keyed by their resident ID number or credit code. Each time a certificate is
 made for a holder (first issue, renewal, reissue) an *enrolment* walks through the steps in
@@ -11,6 +11,9 @@ Several processes may share one journal: a holder (and a token named with ``--to
 *claimed* by one of them at a time (``claim``/``hold``/``release``, see ``claims``), and every
 write about a holder checks, in its own transaction, that this connection still holds the
 holder's claim. A journal locked by another writer is waited for, and the wait is announced.
+
+Where it lives is the store's business (``journal_store``): a SQLite file (WAL, synchronous
+FULL) for one counter, or a PostgreSQL database shared by a hall of counters.
 """
 
 from __future__ import annotations
@@ -18,85 +21,29 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from ..errors import JournalError
 from ..safefiles import private_file, refuse_link
 from .claims import Claim, ClaimHeld, ClaimLost, Owner, holder_resource, lease_seconds
+from .hall import counter_name
+from .journal_store import CLOSED_STATES, SCHEMA_VERSION, Conflict, Store, is_database_url, open_store
 
-__all__ = ["OPEN_STATES", "STEPS", "Enrolment", "Event", "Journal", "default_state_dir", "mask"]
+__all__ = ["JOURNAL_ENV", "OPEN_STATES", "STEPS", "Enrolment", "Event", "Journal", "default_state_dir",
+           "journal_location", "journal_report", "mask"]
 
 #: The workflow, in order; an enrolment's state is the last step completed.
 STEPS = (
     "validated", "token-ready", "pin-set", "key-ready", "csr-ready", "awaiting-certificate",
     "issued", "installed", "verified", "done",
 )
-#: After "done": replaced by a renewal, or reported lost (then reissued).
-CLOSED_STATES = ("done", "superseded", "lost")
 OPEN_STATES = tuple(s for s in STEPS if s != "done")
-#: 2: the claims table (a sitoken that does not know claims must not write to a shared journal).
-SCHEMA_VERSION = 2
-#: How long one attempt waits for SQLite's write lock, and when the wait is announced.
-LOCK_ATTEMPT, LOCK_ANNOUNCE = 0.5, 1.0
-#: How long a locked journal is waited for in all before giving up (seconds).
-LOCK_PATIENCE = 600.0
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS holders (
-    subject_key TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    applicant TEXT NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS enrolments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    subject_key TEXT NOT NULL REFERENCES holders(subject_key),
-    purpose TEXT NOT NULL,
-    state TEXT NOT NULL,
-    replaces INTEGER REFERENCES enrolments(id),
-    profile TEXT,
-    token_label TEXT, token_serial TEXT,
-    key_label TEXT, key_id TEXT,
-    pin_generated INTEGER NOT NULL DEFAULT 0,
-    pin_must_change INTEGER NOT NULL DEFAULT 0,
-    csr BLOB, certificate BLOB, chain BLOB,
-    cert_serial TEXT, not_after TEXT, handoff TEXT,
-    batch TEXT, row INTEGER, last_error TEXT,
-    created TEXT NOT NULL, updated TEXT NOT NULL
-);
--- At most one unfinished enrolment per holder: two counters cannot both start one.
-CREATE UNIQUE INDEX IF NOT EXISTS one_open_enrolment ON enrolments(subject_key)
-    WHERE state NOT IN ({", ".join(repr(s) for s in CLOSED_STATES)});
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    enrolment INTEGER REFERENCES enrolments(id),
-    subject_key TEXT,
-    step TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    at TEXT NOT NULL
-);
--- Who works on a holder ("holder:<key>") or a named token ("token:<serial>"), until when.
-CREATE TABLE IF NOT EXISTS claims (
-    resource TEXT PRIMARY KEY,
-    host TEXT NOT NULL, pid INTEGER NOT NULL, started TEXT NOT NULL, connection TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    acquired TEXT NOT NULL,
-    expires REAL NOT NULL
-);
-PRAGMA user_version = {SCHEMA_VERSION}
-"""
-
-
-_T = TypeVar("_T")
 
 
 def _log_wait(message: str) -> None:
@@ -129,6 +76,32 @@ def default_state_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "sitoken"
+
+
+#: Where the journal is when none is named: a path, or a postgresql:// URL for a hall.
+JOURNAL_ENV = "SITOKEN_JOURNAL"
+
+
+def journal_location(value: str | None = None) -> str | Path:
+    """The journal named by ``value``, else ``$SITOKEN_JOURNAL``, else the state directory's file."""
+    chosen = value or os.environ.get(JOURNAL_ENV)
+    if chosen:
+        return chosen if is_database_url(chosen) else Path(chosen)
+    return default_state_dir() / "journal.sqlite"
+
+
+def journal_report(location: str | Path) -> dict[str, object]:
+    """What ``doctor`` says of the journal: backend, where, schema version (or why it cannot tell)."""
+    backend = "postgresql" if is_database_url(location) else "sqlite"
+    if isinstance(location, Path) and not location.exists():
+        return {"backend": backend, "where": str(location), "exists": False, "schema": None,
+                "schema_needed": SCHEMA_VERSION}
+    try:
+        with Journal.for_migration(location) as journal:
+            return {"backend": backend, "where": str(journal.path), "exists": True,
+                    "schema": journal.schema_version(), "schema_needed": SCHEMA_VERSION}
+    except JournalError as exc:
+        return {"backend": backend, "where": str(location), "schema_needed": SCHEMA_VERSION, "problem": str(exc)}
 
 
 def owner_only_file(path: Path) -> None:
@@ -166,6 +139,7 @@ class Enrolment:
     last_error: str | None
     created: str
     updated: str
+    counter: str | None = None  # the hall's counter whose token this is (hall.py)
 
     @property
     def finished(self) -> bool:
@@ -180,7 +154,7 @@ class Enrolment:
             "pin_generated": bool(self.pin_generated), "pin_must_change": bool(self.pin_must_change),
             "certificate_serial": self.cert_serial, "not_after": self.not_after, "handoff": self.handoff,
             "batch": self.batch, "row": self.row, "last_error": self.last_error,
-            "created": self.created, "updated": self.updated,
+            "created": self.created, "updated": self.updated, "counter": self.counter,
         }
 
 
@@ -210,44 +184,71 @@ _UPDATABLE = frozenset(_COLUMNS) - {"id", "subject_key", "created"}
 class Journal:
     """The journal file. Every public method that writes is one transaction, committed durably."""
 
-    def __init__(self, path: str | os.PathLike[str], *, operator: str = "unknown", lease: float | None = None,
-                 waiting: Callable[[str], None] | None = None) -> None:
-        """``lease``: seconds a claim lasts without news (default ``claims.lease_seconds()``);
+    def __init__(self, location: str | os.PathLike[str], *, operator: str = "unknown",
+                 lease: float | None = None, waiting: Callable[[str], None] | None = None,
+                 check_schema: bool = True) -> None:
+        """``location``: a SQLite file's path, or a ``postgresql://`` URL (a hall's server);
+        ``lease``: seconds a claim lasts without news (default ``claims.lease_seconds()``);
         ``waiting``: told once per wait when another process keeps the journal locked."""
-        self.path = Path(path)
         self.operator = operator
+        self.counter = counter_name()
         self.owner = Owner.this_process(operator)
         self.lease = lease or lease_seconds()
         self.waiting = waiting or _log_wait
         self._held: set[str] = set()
-        owner_only_file(self.path)
+        if not is_database_url(location):
+            owner_only_file(Path(location))
+        self._store: Store = open_store(location, self.waiting)
+        #: The file's path, or the server's URL without a password: for messages.
+        self.path: Path | str = Path(location) if self._store.backend == "sqlite" else self._store.where
         try:
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=LOCK_ATTEMPT)
-            self._patiently(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._patiently(lambda: self._db.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise JournalError(f"{self.path} was written by a newer sitoken (schema {version})")
-            if version < SCHEMA_VERSION:
-                with self.transaction() as db:
-                    for statement in _SCHEMA.split(";\n"):
-                        db.execute(statement)
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"cannot open the journal {self.path}: {exc}") from None
-        for suffix in ("-wal", "-shm"):
-            side = Path(str(self.path) + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
+            if check_schema:
+                self._check_schema()
+        except BaseException:
+            self._store.close()
+            raise
+        if self._store.backend == "sqlite":
+            for suffix in ("-wal", "-shm"):
+                side = Path(str(self.path) + suffix)
+                if side.exists():
+                    os.chmod(side, 0o600)
+
+    def _check_schema(self) -> None:
+        """A counter's own file is brought up to date; a shared server is migrated on purpose."""
+        version = self._store.version()
+        if version > SCHEMA_VERSION:
+            raise JournalError(f"{self.path} was written by a newer sitoken (schema {version})")
+        if version < SCHEMA_VERSION:
+            if self._store.backend != "sqlite":
+                raise JournalError(f"the journal {self.path} is at schema {version}, this sitoken needs "
+                                   f"{SCHEMA_VERSION}: run 'sitoken journal migrate --journal URL' once")
+            self._store.migrate()
+
+    @classmethod
+    def for_migration(cls, location: str | os.PathLike[str], waiting: Callable[[str], None] | None = None) -> Journal:
+        """The journal opened as it is, whatever its schema version, for ``store.migrate()``."""
+        return cls(location, operator="migration", waiting=waiting, check_schema=False)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._store.backend
+
+    def schema_version(self) -> int:
+        return self._store.version()
+
+    @property
+    def store(self) -> Store:
+        """The database underneath (the audit log shares it on PostgreSQL)."""
+        return self._store
 
     def close(self) -> None:
         try:
             for resource in list(self._held):
                 self.release(resource)
-        except (JournalError, sqlite3.DatabaseError):
-            pass  # a claim left behind dies with this process
-        self._db.close()
+        except JournalError:
+            pass  # a claim left behind dies with this process (or its lease runs out)
+        self._store.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -255,38 +256,9 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _patiently(self, attempt: Callable[[], _T]) -> _T:
-        """Run ``attempt`` until SQLite stops saying the journal is locked; say what is awaited."""
-        began, told = time.monotonic(), False
-        while True:
-            try:
-                return attempt()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                waited = time.monotonic() - began
-                if waited > LOCK_PATIENCE:
-                    raise JournalError(f"the journal {self.path} stayed locked by another process for "
-                                       f"{int(waited)} s; giving up") from None
-                if not told and waited >= LOCK_ANNOUNCE:
-                    self.waiting(f"waiting for the journal {self.path}: locked by another process")
-                    told = True
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._patiently(lambda: self._db.execute("BEGIN IMMEDIATE"))
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"journal {self.path}: {exc}") from None
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        try:
-            self._patiently(lambda: self._db.execute("COMMIT"))
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"journal {self.path}: commit failed: {exc}") from None
+    def transaction(self) -> Any:
+        """One writing transaction (one writer at a time on either backend), committed durably."""
+        return self._store.transaction()
 
     # -- claims ----------------------------------------------------------------------------
     # What a PostgreSQL journal implements the same way: claim, hold, release, claim_of.
@@ -299,7 +271,7 @@ class Journal:
         with self.transaction() as db:
             found = self._claim_row(db, resource)
             if found is not None and found.owner.connection != self.owner.connection and found.live():
-                raise ClaimHeld(what or resource, found)
+                raise ClaimHeld(what or _what(resource), found)
             if found is not None and found.owner.connection != self.owner.connection:
                 reason = "lease expired" if found.expires <= time.time() else "owner process gone"
                 self._event(db, None, _subject_of(resource), "claim-takeover", "ok",
@@ -325,7 +297,7 @@ class Journal:
 
     def claim_of(self, resource: str) -> Claim | None:
         """Who holds ``resource`` now, if a live owner does."""
-        found = self._claim_row(self._db, resource)
+        found = self._claim_row(self._store, resource)
         return found if found is not None and found.live() else None
 
     @contextmanager
@@ -341,14 +313,14 @@ class Journal:
             if resource in self._held:
                 self.release(resource)
 
-    def _claim_row(self, db: sqlite3.Connection, resource: str) -> Claim | None:
+    def _claim_row(self, db: Any, resource: str) -> Claim | None:
         row = db.execute("SELECT host, pid, started, connection, operator, expires FROM claims WHERE resource=?",
                          (resource,)).fetchone()
         if row is None:
             return None
         return Claim(resource, Owner(row[0], row[1], row[2], row[3], row[4]), row[5])
 
-    def _renew(self, db: sqlite3.Connection, resource: str) -> None:
+    def _renew(self, db: Any, resource: str) -> None:
         renewed = db.execute("UPDATE claims SET expires=? WHERE resource=? AND connection=?",
                              (time.time() + self.lease, resource, self.owner.connection)).rowcount
         if not renewed:
@@ -356,7 +328,7 @@ class Journal:
             raise ClaimLost(f"this process no longer holds {_what(resource)}: another process took it over "
                             "after the lease expired; stopping without touching anything more")
 
-    def _require(self, db: sqlite3.Connection, subject_key: str | None) -> None:
+    def _require(self, db: Any, subject_key: str | None) -> None:
         """Writes about a holder happen only while this connection holds the holder's claim."""
         if subject_key is None:
             return
@@ -368,14 +340,15 @@ class Journal:
     # -- reading -------------------------------------------------------------------------
 
     def enrolment(self, enrolment_id: int) -> Enrolment:
-        row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM enrolments WHERE id=?", (enrolment_id,)).fetchone()
+        row = self._store.execute(f"SELECT {', '.join(_COLUMNS)} FROM enrolments WHERE id=?",
+                                  (enrolment_id,)).fetchone()
         if row is None:
             raise JournalError(f"no enrolment {enrolment_id} in {self.path}")
         return Enrolment(*row)
 
     def enrolments(self, subject_key: str | None = None) -> list[Enrolment]:
         where, args = ("WHERE subject_key=?", (subject_key,)) if subject_key else ("", ())
-        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM enrolments {where} ORDER BY id", args)
+        rows = self._store.execute(f"SELECT {', '.join(_COLUMNS)} FROM enrolments {where} ORDER BY id", args)
         return [Enrolment(*r) for r in rows]
 
     def open_enrolment(self, subject_key: str) -> Enrolment | None:
@@ -388,7 +361,7 @@ class Journal:
         return closed[-1] if closed else None
 
     def holder(self, subject_key: str) -> dict[str, object] | None:
-        row = self._db.execute("SELECT kind, applicant FROM holders WHERE subject_key=?", (subject_key,)).fetchone()
+        row = self._store.execute("SELECT kind, applicant FROM holders WHERE subject_key=?", (subject_key,)).fetchone()
         if row is None:
             return None
         data: dict[str, object] = json.loads(row[1])
@@ -397,7 +370,7 @@ class Journal:
     def events(self, enrolment_id: int | None = None, limit: int | None = None) -> list[Event]:
         where, args = ("WHERE enrolment=?", (enrolment_id,)) if enrolment_id is not None else ("", ())
         tail = f" LIMIT {int(limit)}" if limit else ""
-        rows = self._db.execute(
+        rows = self._store.execute(
             f"SELECT id, enrolment, subject_key, step, outcome, detail, operator, at FROM events {where} "
             f"ORDER BY id DESC{tail}", args)
         return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in reversed(list(rows))]
@@ -413,17 +386,17 @@ class Journal:
         try:
             with self.transaction() as db:
                 self._require(db, subject_key)
-                db.execute("INSERT OR IGNORE INTO holders VALUES (?, ?, ?, ?)",
+                db.execute("INSERT INTO holders VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                            (subject_key, kind, json.dumps(applicant, ensure_ascii=False, sort_keys=True), stamp))
                 db.execute("UPDATE holders SET applicant=? WHERE subject_key=?",
                            (json.dumps(applicant, ensure_ascii=False, sort_keys=True), subject_key))
-                cur = db.execute(
-                    "INSERT INTO enrolments (subject_key, purpose, state, replaces, created, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", (subject_key, purpose, state, replaces, stamp, stamp))
-                enrolment_id = int(cur.lastrowid or 0)
+                enrolment_id = int(db.execute(
+                    "INSERT INTO enrolments (subject_key, purpose, state, replaces, created, updated, counter) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (subject_key, purpose, state, replaces, stamp, stamp, self.counter)).fetchone()[0])
                 self._update(db, enrolment_id, values)
                 self._event(db, enrolment_id, subject_key, state, "ok", {"purpose": purpose, "replaces": replaces})
-        except sqlite3.IntegrityError:
+        except Conflict:
             raise JournalError("this holder already has an unfinished enrolment; resume it instead") from None
         return self.enrolment(enrolment_id)
 
@@ -452,7 +425,7 @@ class Journal:
 
     def last_intent(self, enrolment: Enrolment, step: str) -> dict[str, object]:
         """The detail of the enrolment's newest ``step`` intent ({} when there is none)."""
-        row = self._db.execute("SELECT detail FROM events WHERE enrolment=? AND step=? ORDER BY id DESC LIMIT 1",
+        row = self._store.execute("SELECT detail FROM events WHERE enrolment=? AND step=? ORDER BY id DESC LIMIT 1",
                                (enrolment.id, f"{step}-intent")).fetchone()
         data: dict[str, object] = json.loads(row[0]) if row else {}
         return data
@@ -478,14 +451,14 @@ class Journal:
             self._event(db, new.id, new.subject_key, "done", "ok", detail)
         return self.enrolment(new.id)
 
-    def _expect_state(self, db: sqlite3.Connection, enrolment: Enrolment) -> None:
+    def _expect_state(self, db: Any, enrolment: Enrolment) -> None:
         """A step moves on from the state it started from; anything else means two writers."""
         row = db.execute("SELECT state FROM enrolments WHERE id=?", (enrolment.id,)).fetchone()
         if row is None or row[0] != enrolment.state:
             raise JournalError(f"enrolment {enrolment.id} is at {row[0] if row else 'nothing'}, not "
                                f"{enrolment.state}: changed by another writer; stopping")
 
-    def _update(self, db: sqlite3.Connection, enrolment_id: int, columns: Mapping[str, object]) -> None:
+    def _update(self, db: Any, enrolment_id: int, columns: Mapping[str, object]) -> None:
         unknown = set(columns) - _UPDATABLE
         if unknown:
             raise JournalError(f"not journal columns: {', '.join(sorted(unknown))}")
@@ -495,7 +468,7 @@ class Journal:
         db.execute(f"UPDATE enrolments SET {', '.join(f'{n}=?' for n in names)}, updated=? WHERE id=?",
                    (*(columns[n] for n in names), now_text(), enrolment_id))
 
-    def _event(self, db: sqlite3.Connection, enrolment_id: int | None, subject_key: str | None, step: str,
+    def _event(self, db: Any, enrolment_id: int | None, subject_key: str | None, step: str,
                outcome: str, detail: Mapping[str, object]) -> None:
         db.execute("INSERT INTO events (enrolment, subject_key, step, outcome, detail, operator, at) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)",

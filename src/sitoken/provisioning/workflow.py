@@ -29,6 +29,7 @@ from .applicant import ValidatedApplicant, applicant_from_dict, validate
 from .audit import AuditLog, TokenRef
 from .claims import holder_resource, token_resource
 from .conflicts import ApplicantConflict, applicant_record, journal_conflict, subject_key
+from .hall import HeldElsewhere
 from .holder_pins import HolderPinSource, holder_context
 from .issuers import Issuer, request_matches, split_issued
 from .journal import Enrolment, Journal, mask
@@ -187,8 +188,18 @@ class Counter:
         """
         key = enrolment.subject_key
         with self.journal.claimed(holder_resource(key), f"holder {mask(key)}"):
-            fresh = self.journal.enrolment(enrolment.id)
+            fresh = self._here(self.journal.enrolment(enrolment.id))
             return self.result(self._run(self._restart_if_token_destroyed(fresh)))
+
+    def _here(self, e: Enrolment) -> Enrolment:
+        """The enrolment, moved to this counter if no token was touched yet (``HeldElsewhere`` if one was)."""
+        if e.counter in (None, self.journal.counter):
+            return e
+        if e.token_label is not None:
+            raise HeldElsewhere(mask(e.subject_key), e.id, e.counter or "?", e.state)
+        self.journal.note(e, "counter-moved", "ok", {"from": e.counter, "to": self.journal.counter},
+                          counter=self.journal.counter)
+        return self.journal.enrolment(e.id)
 
     def _restart_if_token_destroyed(self, e: Enrolment) -> Enrolment:
         """Start an unfinished enrolment again on a new token when its simulated token is gone.
