@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from testbed.pg_bed import PgBed
 
 # The counters here run the provisioning suite's applicants and child environments.

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from prov_support import child_env, many_applicants, write_batch
-from sitoken.provisioning.journal import Journal
 from testbed.pg_bed import PgBed
+
+from sitoken.provisioning.journal import Journal
 
 pytestmark = pytest.mark.slow
 

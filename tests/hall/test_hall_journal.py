@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from testbed.pg_bed import PgBed
 
 from pg_support import psql
 from sitoken.errors import JournalError
@@ -16,7 +17,6 @@ from sitoken.provisioning.audit import AuditLog, DatabaseAuditLog
 from sitoken.provisioning.claims import ClaimHeld, holder_resource
 from sitoken.provisioning.journal import Journal, journal_report
 from sitoken.provisioning.journal_store import SCHEMA_VERSION
-from testbed.pg_bed import PgBed
 
 KEY = "110105199003071239"
 APPLICANT = {"name": "张三", "id_number": KEY}
@@ -117,7 +117,7 @@ def test_a_counter_journal_copies_into_the_hall_with_its_ids(tmp_path: Path, hal
 def test_a_server_that_is_down_is_said_plainly_with_exit_13(hall_url: str, pg_bed: PgBed) -> None:
     pg_bed.stop("fast")
     try:
-        with pytest.raises(JournalError, match="cannot be reached.*nothing was written"):
+        with pytest.raises(JournalError, match=r"cannot be reached.*nothing was written"):
             Journal(hall_url)
         show = subprocess.run([sys.executable, "-m", "sitoken", "journal", "show", "--journal", hall_url, "--json"],
                               capture_output=True, text=True, timeout=60, check=False)
