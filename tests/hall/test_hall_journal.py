@@ -125,3 +125,23 @@ def test_a_server_that_is_down_is_said_plainly_with_exit_13(hall_url: str, pg_be
         pg_bed.start()
     assert show.returncode == 13, show.stdout + show.stderr
     assert "cannot be reached" in json.loads(show.stdout)["message"]
+
+
+def test_connection_settings_come_from_a_libpq_service_file(
+        hall_url: str, pg_bed: PgBed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    database = hall_url.split("?")[0].rsplit("/", 1)[1]
+    user = hall_url.rsplit("user=", 1)[1]
+    service = tmp_path / "pg_service.conf"
+    service.write_text(f"[hall]\nhost={pg_bed.socket_dir}\nport=5432\ndbname={database}\nuser={user}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    with Journal("postgresql://?service=hall") as journal:
+        assert journal.backend == "postgresql" and journal.schema_version() == SCHEMA_VERSION
+
+
+def test_a_password_in_the_url_is_never_shown(hall_url: str) -> None:
+    secret = "s3cret-Pa55"
+    # A role the server does not know: the connection fails, and the message names the URL.
+    url = hall_url.replace("postgresql:///", f"postgresql://nobody:{secret}@/", 1).rsplit("&user=", 1)[0]
+    with pytest.raises(JournalError) as refused:
+        Journal(url)
+    assert secret not in str(refused.value) and "***" in str(refused.value)
