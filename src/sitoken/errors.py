@@ -52,6 +52,12 @@ class OutputExists(InvalidInput):
     code = "output-exists"
 
 
+class Cancelled(SitokenError):
+    """The holder closed a dialog (a PIN dialog, a choice) instead of answering it."""
+
+    code = "cancelled"
+
+
 class TokenError(SitokenError):
     """A token, module or card operation failed.
 

@@ -38,6 +38,7 @@ BY_ERROR: tuple[tuple[type[errors.SitokenError], int], ...] = (
     (errors.ModuleLoadError, MODULE_ERROR),
     (errors.TokenError, TOKEN_ERROR),
     (errors.JournalError, JOURNAL_ERROR),
+    (errors.Cancelled, ABORTED),
 )
 
 # Error codes the CLI itself reports (they have no class in the library's error tree).
