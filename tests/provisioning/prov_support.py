@@ -114,7 +114,10 @@ rows = db.execute("SELECT subject_key, state, token_serial, key_id, certificate 
 out = {"tokens": [[t.label, t.serial] for t in list_tokens()], "enrolments": [], "issued": 0,
        "claims": db.execute("SELECT count(*) FROM claims").fetchone()[0],
        "done_events": db.execute("SELECT enrolment, count(*) FROM events WHERE step='done' "
-                                 "GROUP BY enrolment").fetchall()}
+                                 "GROUP BY enrolment").fetchall(),
+       "takeovers": db.execute("SELECT count(*) FROM events WHERE step='claim-takeover'").fetchone()[0],
+       "restarts": db.execute("SELECT count(*) FROM events WHERE detail LIKE '%simulated token destroyed%'"
+                              ).fetchone()[0]}
 for key, st, serial, key_id, cert in rows:
     token = open_token(serial)
     token.login(Pin((pins / f"{key}.pin").read_text().strip()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -185,3 +186,65 @@ def test_a_stalled_process_whose_lease_was_taken_over_makes_nothing_when_it_wake
     token.close()
     made = [t.serial for t in list_tokens() if t.serial not in before]
     assert made == [enrolment.token_serial]  # one token, the stalled one's, finished by the other process
+
+
+def test_a_batch_reports_rows_another_process_holds_and_takes_them_once_let_go(make_counter: Any, bed: Bed) -> None:
+    from prov_support import ON, PERSON_2, PERSON_3
+
+    from sitoken.provisioning.applicant import validate_all
+    from sitoken.provisioning.batch import run_batch
+
+    other = Journal(bed.journal, operator="clerk-1")
+    other.claim(HOLDER)
+    rows = validate_all([PERSON_2, PERSON, PERSON_3], on=ON)
+    summary = run_batch(make_counter(), rows, held_patience=0.5)
+    held = [r for r in summary.rows if r.outcome == "held"]
+    assert [r.subject for r in held] == ["1101**********1239"]
+    assert held[0].held_by is not None and held[0].held_by["operator"] == "clerk-1"
+    assert summary.count("done") == 2 and not summary.complete  # exit 15: this run did not finish that row
+    # Let go (as clerk-1's release does) while a second batch waits at its end: it takes the row then.
+    threading.Timer(1.0, lambda: _release_all(bed.journal)).start()
+    again = run_batch(make_counter(), rows, held_patience=30)
+    assert [r.outcome for r in again.rows] == ["already-done", "done", "already-done"]
+    other.close()
+
+
+def _release_all(path: Path) -> None:
+    db = sqlite3.connect(path)  # in the timer's thread: a connection of its own
+    with db:
+        db.execute("DELETE FROM claims")
+    db.close()
+
+
+def test_the_cli_says_what_it_waits_for_when_the_journal_is_locked(bed: Bed) -> None:
+    from prov_support import PINS, write_batch
+
+    Journal(bed.journal).close()
+    one = write_batch(bed.root / "one.json", [PERSON])
+    blocker = sqlite3.connect(bed.journal, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    threading.Timer(3.0, lambda: blocker.execute("COMMIT")).start()
+    env = {**os.environ, **PINS, "SITOKEN_STATE_DIR": str(bed.root / "state")}
+    run = subprocess.run([sys.executable, "-m", "sitoken", "provision", "--applicant", str(one), "--so-pin-env",
+                          "SO_PIN", "--holder-pin-env", "HOLDER_PIN", "--json"], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    blocker.close()
+    assert run.returncode == 0, run.stderr
+    assert "waiting for the journal" in run.stderr and "locked by another process" in run.stderr
+
+
+def test_a_killed_owner_not_yet_reaped_is_dead(bed: Bed) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from sitoken.provisioning.claims import Owner, process_start
+
+        owner = Owner(socket.gethostname(), child.pid, process_start(child.pid) or "", "c", "op")
+        assert owner.alive()
+        child.send_signal(signal.SIGKILL)
+        for _ in range(100):  # a zombie until its parent waits for it
+            if Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+        assert not owner.alive()
+    finally:
+        child.wait(timeout=60)

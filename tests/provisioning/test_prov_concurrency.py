@@ -30,34 +30,52 @@ pytestmark = pytest.mark.slow
 LARGE = os.environ.get("SITOKEN_CONCURRENCY_LARGE") == "1"
 PROCESSES = 6 if LARGE else 3
 APPLICANTS = 100 if LARGE else 40
-KILL_ROUNDS = 4 if LARGE else 2
-KILL_WINDOW = (0.5, 6.0) if LARGE else (0.5, 4.0)  # seconds after its start a process may be killed
+CHURN = 120.0 if LARGE else 24.0  # seconds of processes started and killed, before the last round
+# A process is SIGKILLed this many seconds after its start (uniform): past its start-up, in its work.
+LIFETIME = (3.0, 30.0) if LARGE else (1.5, 8.0)
 
 
-def start(tmp: Path, batch: Path, count: int) -> list[subprocess.Popen[bytes]]:
+def start(tmp: Path, batch: Path, count: int, out: Any = subprocess.PIPE) -> list[subprocess.Popen[bytes]]:
     """``count`` batch processes, started together, on one journal and one token store."""
     args = [sys.executable, "-m", "sitoken", "batch", str(batch), "--resume", "--so-pin-env", "SO_PIN",
             "--generate-pins", str(tmp / "pins"), "--json"]
     env = child_env(tmp)
-    return [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(count)]
+    return [subprocess.Popen(args, env=env, stdout=out, stderr=out) for _ in range(count)]
 
 
-def kill_at_random(procs: list[subprocess.Popen[bytes]], rng: random.Random) -> list[int | None]:
-    """SIGKILL each process at its own random instant (if it is still running then); their exit codes."""
-    began = time.monotonic()
-    deadlines = sorted((began + rng.uniform(*KILL_WINDOW), i) for i in range(len(procs)))
-    for deadline, i in deadlines:
-        time.sleep(max(0.0, deadline - time.monotonic()))
-        if procs[i].poll() is None:
-            procs[i].send_signal(signal.SIGKILL)
-    return [p.wait(timeout=300) for p in procs]
+def churn(tmp: Path, batch: Path, rng: random.Random) -> list[int]:
+    """For CHURN seconds keep PROCESSES batches running, each SIGKILLed at a random instant of its life
+    (and replaced at once); returns every exit code."""
+    end, codes = time.monotonic() + CHURN, []
+    running: list[tuple[float, subprocess.Popen[bytes], Path]] = []
+    (tmp / "logs").mkdir(exist_ok=True)
+    while time.monotonic() < end or running:
+        while time.monotonic() < end and len(running) < PROCESSES:
+            log = tmp / "logs" / f"{len(codes) + len(running)}-{time.monotonic():.0f}.out"
+            with log.open("wb") as out:
+                (proc,) = start(tmp, batch, 1, out)
+            running.append((time.monotonic() + rng.uniform(*LIFETIME), proc, log))
+        for item in list(running):
+            deadline, proc, log = item
+            if proc.poll() is None and time.monotonic() >= deadline:
+                proc.send_signal(signal.SIGKILL)
+            if proc.poll() is not None or time.monotonic() >= deadline:
+                codes.append(proc.wait(timeout=300))
+                running.remove(item)
+                assert codes[-1] in (0, -signal.SIGKILL), log.read_text()[-3000:]
+        time.sleep(0.05)
+    return codes
 
 
 def finish(procs: list[subprocess.Popen[bytes]]) -> list[dict[str, Any]]:
     outs = []
     for p in procs:
         out, err = p.communicate(timeout=600)
-        assert p.returncode == 0, f"exit {p.returncode}: {err.decode()[-2000:]}"
+        try:
+            rows = [r for r in json.loads(out)["rows"] if r["outcome"] not in ("done", "already-done")]
+        except (ValueError, KeyError):
+            rows = [out.decode()[-2000:]]
+        assert p.returncode == 0, f"exit {p.returncode}: {rows} {err.decode()[-2000:]}"
         outs.append(json.loads(out))
     return outs
 
@@ -76,12 +94,10 @@ def test_processes_killed_at_random_instants_provision_each_applicant_exactly_on
     rng = random.Random(seed)
     people = many_applicants(APPLICANTS, seed)
     batch = write_batch(tmp_path / "batch.json", people)
-    killed = 0
-    for _ in range(KILL_ROUNDS):
-        codes = kill_at_random(start(tmp_path, batch, PROCESSES), rng)
-        killed += codes.count(-signal.SIGKILL)
-        assert set(codes) <= {0, -signal.SIGKILL}, codes
-    assert killed >= KILL_ROUNDS, "too few processes were killed for the test to mean anything"
+    codes = churn(tmp_path, batch, rng)
+    killed = codes.count(-signal.SIGKILL)
+    assert set(codes) <= {0, -signal.SIGKILL}, codes
+    assert killed >= PROCESSES * 2, "too few processes were killed for the test to mean anything"
     summaries = finish(start(tmp_path, batch, PROCESSES))  # all at once again, nobody killed
 
     # Every row ends done (by one of them) or already-done; none failed, none twice.
@@ -104,4 +120,8 @@ def test_processes_killed_at_random_instants_provision_each_applicant_exactly_on
         assert e["keys"] == [[e["key_id"], True, True]], f"orphan or missing key: {e}"
         assert e["leaves"] == [True], f"orphan or missing certificate: {e}"
     assert seen["claims"] == 0, "a claim outlived the processes"
+    print(f"\n{PROCESSES} processes at a time for {CHURN:.0f} s, then {PROCESSES} more to the end, {APPLICANTS} "
+          f"applicants: {len(codes)} started and {killed} killed, "
+          f"{seen['takeovers']} claims taken over, {seen['restarts']} destroyed tokens restarted, "
+          f"{APPLICANTS - made} rows done before the last round")
     assert not any(p["id_number"][-6:] in label for p in people for label in labels)

@@ -159,13 +159,15 @@ def load_batch(source: Source, on: date) -> tuple[str, list[RowResult]]:
 
 def run_batch(
     counter: Counter, source: Source | list[RowResult], *, resume: bool = False, batch: str | None = None,
-    progress: Callable[[RowOutcome], None] | None = None,
+    progress: Callable[[RowOutcome], None] | None = None, held_patience: float = HELD_PATIENCE,
 ) -> BatchSummary:
     """Provision every valid row; invalid rows are reported (row, field, rule) and skipped.
 
     ``source`` is a file, its content or records, or rows already checked by ``load_batch``.
     Holders already done are reported as ``already-done`` and never provisioned again. Without
     ``resume``, a batch whose holders have unfinished enrolments stops before touching anything.
+    Rows another live process holds are tried again at the end, after waiting up to
+    ``held_patience`` seconds for that process to let them go; else they stay ``held``.
     """
     if isinstance(source, list) and all(isinstance(r, RowResult) for r in source):
         results: list[RowResult] = list(source)
@@ -190,7 +192,7 @@ def run_batch(
         if outcomes[result.row].outcome != "held":
             tell(outcomes[result.row])
     # Holders another process held may be finished by now (already-done) or left by a dead one.
-    deadline = time.monotonic() + HELD_PATIENCE
+    deadline = time.monotonic() + held_patience
     for result in results:
         if outcomes[result.row].outcome == "held":
             _await_release(counter.journal, result, deadline)

@@ -13,13 +13,15 @@ import os
 import secrets
 import socket
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import JournalError
 
-__all__ = ["DEFAULT_LEASE", "LEASE_ENV", "Claim", "ClaimHeld", "ClaimLost", "Owner", "holder_resource",
-           "token_resource"]
+__all__ = ["DEFAULT_LEASE", "LEASE_ENV", "Claim", "ClaimHeld", "ClaimLost", "ClaimStore", "Owner",
+           "holder_resource", "token_resource"]
 
 #: Seconds a claim stays valid without news from its owner; every journalled step renews it.
 DEFAULT_LEASE = 300.0
@@ -61,6 +63,8 @@ def process_start(pid: int) -> str | None:
         return _start_without_proc(pid)
     # The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
     fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return None  # killed, not yet reaped by its parent: dead all the same
     return f"{_boot_id()}:{fields[19]}"
 
 
@@ -144,3 +148,33 @@ class ClaimLost(JournalError):
     """This process's claim expired and another took it over: it stops and makes nothing more."""
 
     code = "claim-lost"
+
+
+class ClaimStore(Protocol):
+    """What a journal backend implements for claims (SQLite now; PostgreSQL for a hall of counters).
+
+    Each call is atomic in the backend: a claim is taken, checked or given up in one
+    transaction, and the backend's writes about a holder check its claim in theirs.
+    """
+
+    owner: Owner
+
+    def claim(self, resource: str, what: str | None = None) -> Claim:
+        """Take ``resource``: new, already ours, or its owner dead or lease expired; else ``ClaimHeld``."""
+        ...
+
+    def hold(self, resource: str) -> None:
+        """Still ours? Renew the lease; else ``ClaimLost``."""
+        ...
+
+    def release(self, resource: str) -> None:
+        """Give it up (a no-op if another process took it over)."""
+        ...
+
+    def claim_of(self, resource: str) -> Claim | None:
+        """The live claim on ``resource``, if any."""
+        ...
+
+    def claimed(self, resource: str, what: str | None = None) -> AbstractContextManager[None]:
+        """Hold ``resource`` for a block (re-entrant)."""
+        ...

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import JournalError
 from ..safefiles import private_file, refuse_link
-from .claims import Claim, ClaimHeld, ClaimLost, Owner, holder_resource, lease_seconds
+from .claims import Claim, ClaimHeld, ClaimLost, ClaimStore, Owner, holder_resource, lease_seconds
 from .hall import counter_name
 from .journal_store import CLOSED_STATES, SCHEMA_VERSION, Conflict, Store, is_database_url, open_store
 
@@ -474,3 +474,8 @@ class Journal:
                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (enrolment_id, subject_key, step, outcome, json.dumps(dict(detail), ensure_ascii=False, default=str),
                     self.operator, now_text()))
+
+
+def as_claim_store(journal: Journal) -> ClaimStore:
+    """The journal as the backend-neutral claim interface (mypy checks that it is one)."""
+    return journal
