@@ -221,16 +221,24 @@ def test_the_cli_says_what_it_waits_for_when_the_journal_is_locked(bed: Bed) -> 
 
     Journal(bed.journal).close()
     one = write_batch(bed.root / "one.json", [PERSON])
-    blocker = sqlite3.connect(bed.journal, isolation_level=None, check_same_thread=False)
-    blocker.execute("BEGIN IMMEDIATE")
-    threading.Timer(3.0, lambda: blocker.execute("COMMIT")).start()
+    blocker = sqlite3.connect(bed.journal, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process writing, until the CLI says it waits
     env = {**os.environ, **PINS, "SITOKEN_STATE_DIR": str(bed.root / "state")}
-    run = subprocess.run([sys.executable, "-m", "sitoken", "provision", "--applicant", str(one), "--so-pin-env",
-                          "SO_PIN", "--holder-pin-env", "HOLDER_PIN", "--json"], env=env, capture_output=True,
-                         text=True, timeout=120, check=False)
-    blocker.close()
-    assert run.returncode == 0, run.stderr
-    assert "waiting for the journal" in run.stderr and "locked by another process" in run.stderr
+    err = bed.root / "stderr.txt"
+    with err.open("wb") as sink:
+        run = subprocess.Popen([sys.executable, "-m", "sitoken", "provision", "--applicant", str(one),
+                                "--so-pin-env", "SO_PIN", "--holder-pin-env", "HOLDER_PIN", "--json"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=sink)
+    try:
+        for _ in range(1200):
+            if "waiting for the journal" in err.read_text() or run.poll() is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    assert run.wait(timeout=120) == 0, err.read_text()
+    assert "waiting for the journal" in err.read_text() and "locked by another process" in err.read_text()
 
 
 def test_a_killed_owner_not_yet_reaped_is_dead(bed: Bed) -> None:
