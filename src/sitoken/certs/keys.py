@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from ..algorithms import find_mechanism, hash_algorithm, key_type_for_curve, key_type_for_rsa_bits
 from ..errors import InvalidInput, SignatureInvalid
-from ..sm2 import SM2_WITH_SM3_OID
+from ..pubkey import verify_host
+from ..sm2 import SM2_SIGN_OID, SM2_WITH_SM3_OID, is_sm2_spki
 from ..token import KeyType, Mechanism
 from .sniff import expected
 
@@ -26,6 +27,8 @@ class KeySigner(Protocol):
     ``sign`` hashes and signs ``data`` itself with ``mechanism``; ECDSA
     signatures come back DER-encoded (SEQUENCE of r, s), as X.509 and CMS carry them.
     RSA-PSS uses MGF1 with the message hash and a salt as long as the hash.
+    An SM2 signer may have an ``sm2_id`` attribute: the signer ID its signatures bind through Z
+    (absent or None: GM/T 0009's default). It is optional, so signers written before SM2 still fit.
     """
 
     @property
@@ -118,7 +121,7 @@ def mechanism_of(algorithm: algos.SignedDigestAlgorithm, digest: str | None = No
         return _pss_mechanism(algorithm["parameters"])
     if name == "rsassa_pkcs1v15" and digest is not None:  # bare rsaEncryption, as in CMS
         name = f"{digest}_rsa"
-    if name == SM2_WITH_SM3_OID:  # GM/T 0015: SM2-with-SM3, named by its dotted OID
+    if name in (SM2_WITH_SM3_OID, SM2_SIGN_OID):  # GM/T 0015 SM2-with-SM3; GM/T 0010 writes SM2-1
         return Mechanism.SM2_SM3
     hash_name, _, kind = name.partition("_")
     found = {
@@ -146,6 +149,16 @@ def verify_signature(public_key: PublicKey, signature: bytes, data: bytes,
         raise SignatureInvalid("the signature does not match the data and the public key") from None
 
 
+def verify_any(spki: bytes, signature: bytes, data: bytes, mechanism: Mechanism,
+               sm2_id: bytes | None = None) -> None:
+    """:func:`verify_signature` for any key sitoken signs with, SM2 (through sitoken.sm2) included."""
+    if mechanism is Mechanism.SM2_SM3 or is_sm2_spki(spki):
+        if not verify_host(spki, data, signature, mechanism, sm2_id=sm2_id):
+            raise SignatureInvalid("the SM2 signature does not match the data, the public key and the signer ID")
+        return
+    verify_signature(load_public_key(spki), signature, data, mechanism)
+
+
 def sign_checked(signer: KeySigner, data: bytes, mechanism: Mechanism) -> bytes:
     """Sign and check the result against the signer's public key before it goes into DER.
 
@@ -154,7 +167,7 @@ def sign_checked(signer: KeySigner, data: bytes, mechanism: Mechanism) -> bytes:
     """
     signature = signer.sign(data, mechanism)
     try:
-        verify_signature(load_public_key(signer.public_key_der()), signature, data, mechanism)
+        verify_any(signer.public_key_der(), signature, data, mechanism, getattr(signer, "sm2_id", None))
     except SignatureInvalid as exc:
         raise SignatureInvalid(
             f"the key's {mechanism.value} signature does not verify with its own public key "

@@ -226,15 +226,19 @@ class LocalCA:
         return builder.sign(self._signer.private_key, _hash_for(self._signer))
 
     def _next_serial(self) -> int:
-        """Random low 64 bits under a time-based high part, kept increasing across runs."""
-        with _locked(self.directory / SERIAL_FILE) as fh:
-            fh.seek(0)
-            last = int(fh.read().strip() or "0", 16)
-            serial = max((time.time_ns() // 1000) << 64 | secrets.randbits(64), last + 1)
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"{serial:x}\n")
-        return serial
+        return next_serial(self.directory)
+
+
+def next_serial(directory: Path) -> int:
+    """Random low 64 bits under a time-based high part, kept increasing across runs."""
+    with _locked(directory / SERIAL_FILE) as fh:
+        fh.seek(0)
+        last = int(fh.read().strip() or "0", 16)
+        serial = max((time.time_ns() // 1000) << 64 | secrets.randbits(64), last + 1)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{serial:x}\n")
+    return serial
 
 
 @contextlib.contextmanager

@@ -35,6 +35,10 @@ class TokenSigner:
     def key_type(self) -> KeyType:
         return self._key_type
 
+    @property
+    def sm2_id(self) -> bytes | None:
+        return self.token.sm2_id
+
     def public_key_der(self) -> bytes:
         return self.token.public_key_der(self.selector)
 

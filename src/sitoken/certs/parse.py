@@ -15,7 +15,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from ..algorithms import Mechanism
 from ..errors import InvalidInput
+from ..pubkey import verify_host
+from ..sm2 import SM2_WITH_SM3_OID, is_sm2_spki
 from .sniff import expected
 
 _PEM_BLOCK = re.compile(
@@ -185,8 +188,17 @@ def signature_from(child: ParsedCertificate, issuer: ParsedCertificate) -> bool 
     except (InvalidSignature, ValueError, TypeError):
         return False
     except UnsupportedAlgorithm:
-        return None
+        return _sm2_signature_from(child, issuer)
     return True
+
+
+def _sm2_signature_from(child: ParsedCertificate, issuer: ParsedCertificate) -> bool | None:
+    """SM2-with-SM3 with GM/T 0009's default ID, checked through sitoken.sm2 (cryptography has no SM2)."""
+    signed = child.asn1
+    if signed["signature_algorithm"]["algorithm"].dotted != SM2_WITH_SM3_OID or not is_sm2_spki(issuer.spki_der):
+        return None
+    return verify_host(issuer.spki_der, signed["tbs_certificate"].dump(), signed["signature_value"].native,
+                       Mechanism.SM2_SM3)
 
 
 def issued_by(child: ParsedCertificate, issuer: ParsedCertificate) -> bool:

@@ -19,6 +19,7 @@ from ..certs.ontoken import (
 from ..discovery import list_tokens, open_token
 from ..token import Mechanism
 from .common import (
+    SM2_ID_OPTION,
     check_output,
     emit,
     json_option,
@@ -27,6 +28,7 @@ from .common import (
     pin_options,
     read_input,
     selection_options,
+    sm2_id_bytes,
     state,
     step,
     write_output,
@@ -44,23 +46,29 @@ SAN_HELP = "Subject alternative name: email:ADDR, dns:NAME or uri:URI (repeatabl
 @click.option("--key-usage", multiple=True, help="Requested key usage (default: digital_signature, non_repudiation).")
 @click.option("--eku", multiple=True, help="Requested extended key usage, e.g. client_auth (repeatable).")
 @click.option("--mechanism", type=MECHANISMS, help="Signature scheme (default: the key type's).")
+@SM2_ID_OPTION
 @click.option("--out", required=True, help="Request file, or - for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["pem", "der"]), default="pem", show_default=True)
 @overwrite_option
 @pin_options("pin", "user PIN")
 @json_option
 def csr(selector: str, subject: str, san: tuple[str, ...], key_usage: tuple[str, ...], eku: tuple[str, ...],
-        mechanism: str | None, out: str, fmt: str, force: bool) -> None:
+        mechanism: str | None, sm2_id: str | None, out: str, fmt: str, force: bool) -> None:
     """Make a certificate request (PKCS#10) signed by a key on the token.
+
+    An SM2 key signs it SM2-with-SM3 with the signer ID of --sm2-id (default 1234567812345678):
+    check it with `openssl req -verify -vfyopt distid:1234567812345678`.
 
     \b
     Examples:
       sitoken csr --key sign --subject 'CN=张三,OU=Individual-1,O=某社保中心,C=CN' --out req.pem
       sitoken csr --key sign --subject 'CN=Li Si,C=CN' --san email:lisi@example.cn --eku client_auth \\
           --out req.der --format der
+      sitoken csr --module skf --token KEY1 --key sign --subject 'CN=张三,C=CN' --out sm2req.pem
     """
     check_output(out, force=force)
     token = open_selected()
+    token.sm2_id = sm2_id_bytes(sm2_id)
     login(token)
     options: dict[str, object] = {"san": san, "extended_key_usage": eku}
     if key_usage:
@@ -210,6 +218,7 @@ def ca_group() -> None:
     \b
     Examples:
       sitoken ca init ./demo-ca
+      sitoken ca init ./sm2-ca --algorithm sm2        # SM2-with-SM3, signer ID 1234567812345678
       sitoken ca issue ./demo-ca --csr req.pem --days 365 --out issued.pem
     """
 
@@ -217,14 +226,21 @@ def ca_group() -> None:
 @ca_group.command("init")
 @click.argument("directory")
 @click.option("--name", default="sitoken Local CA", show_default=True)
+@click.option("--algorithm", type=click.Choice(["ec", "sm2"]), default="ec", show_default=True,
+              help="ec: P-256 ECDSA; sm2: SM2-with-SM3 with signer ID 1234567812345678.")
 @click.option("--no-intermediate", is_flag=True, help="Issue from the root directly.")
 @json_option
-def ca_init(directory: str, name: str, no_intermediate: bool) -> None:
+def ca_init(directory: str, name: str, algorithm: str, no_intermediate: bool) -> None:
     """Create a root (and an issuing) CA in DIRECTORY; keys are owner-only files."""
-    ca = LocalCA.init(directory, name=name, with_intermediate=not no_intermediate)
+    if algorithm == "sm2":
+        from ..certs.sm2ca import Sm2LocalCA
+
+        chain = Sm2LocalCA.init(directory, name=name, with_intermediate=not no_intermediate).chain
+    else:
+        chain = LocalCA.init(directory, name=name, with_intermediate=not no_intermediate).chain
     root = Path(directory) / "root.pem"
-    emit({"directory": directory, "chain_length": len(ca.chain)},
-         f"local CA created in {directory} ({len(ca.chain)} CA certificate(s)); trust anchor: {root}")
+    emit({"directory": directory, "algorithm": algorithm, "chain_length": len(chain)},
+         f"local {algorithm} CA created in {directory} ({len(chain)} CA certificate(s)); trust anchor: {root}")
 
 
 @ca_group.command("issue")
@@ -233,13 +249,25 @@ def ca_init(directory: str, name: str, no_intermediate: bool) -> None:
 @click.option("--days", type=click.IntRange(1, 3 * 366), default=365, show_default=True)
 @click.option("--profile", type=click.Choice(["personal", "organisation", "server"]), default="personal",
               show_default=True)
+@SM2_ID_OPTION
 @click.option("--out", required=True, help="Certificate followed by its chain, PEM.")
 @overwrite_option
 @json_option
-def ca_issue(directory: str, csr_file: str, days: int, profile: str, out: str, force: bool) -> None:
-    """Issue a certificate from a request, after checking the request's signature."""
+def ca_issue(directory: str, csr_file: str, days: int, profile: str, sm2_id: str | None, out: str,
+             force: bool) -> None:
+    """Issue a certificate from a request, after checking the request's signature.
+
+    An SM2 CA (ca init --algorithm sm2) issues SM2 signature certificates (digitalSignature,
+    nonRepudiation); --sm2-id is the signer ID the request was signed with.
+    """
+    from ..certs.sm2ca import Sm2LocalCA, is_sm2_ca
+
     check_output(out, force=force, inputs=[csr_file])
-    ca = LocalCA.open(directory)
-    leaf, chain = ca.issue(read_input(csr_file), days=days, profile=profile)
+    request = read_input(csr_file)
+    if is_sm2_ca(directory):
+        leaf, chain = Sm2LocalCA.open(directory).issue(request, days=days, profile=profile,
+                                                      request_id=sm2_id_bytes(sm2_id))
+    else:
+        leaf, chain = LocalCA.open(directory).issue(request, days=days, profile=profile)
     write_output(out, to_pem([leaf, *chain]), force=force, inputs=[csr_file])
     emit({"out": out, "days": days, "profile": profile}, f"issued ({profile}, {days} days): {out}")

@@ -54,6 +54,21 @@ def _store(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     return callback
 
 
+SM2_ID_OPTION = click.option(
+    "--sm2-id", metavar="TEXT", help="SM2: the signer ID that Z binds (default GM/T 0009's 1234567812345678).",
+)
+
+
+def sm2_id_bytes(text: str | None) -> bytes | None:
+    """The ``--sm2-id`` text as the ID's bytes (UTF-8); None keeps the default."""
+    if text is None:
+        return None
+    ident = text.encode("utf-8")
+    if not ident or len(ident) > 8191:
+        raise InvalidInput("--sm2-id is 1-8191 bytes")
+    return ident
+
+
 def json_option(f: F) -> F:
     return click.option(
         "--json", "json_", is_flag=True, expose_value=False, callback=_store("json"),

@@ -11,6 +11,7 @@ from ..errors import InvalidInput, SignatureInvalid, TokenError
 from ..token import KeyType, Mechanism, Token
 from . import exitcodes
 from .common import (
+    SM2_ID_OPTION,
     check_output,
     emit,
     final_try_option,
@@ -20,13 +21,10 @@ from .common import (
     pin_options,
     read_input,
     selection_options,
+    sm2_id_bytes,
     write_output,
 )
 from .key_cmds import MECHANISMS, login
-
-SM2_ID_OPTION = click.option(
-    "--sm2-id", metavar="TEXT", help="SM2: the signer ID that Z binds (default GM/T 0009's 1234567812345678).",
-)
 
 
 @click.command("sign")
@@ -57,7 +55,7 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
     """
     check_output(out, force=force, inputs=[in_])
     token = open_selected()
-    token.sm2_id = _sm2_id(sm2_id)
+    token.sm2_id = sm2_id_bytes(sm2_id)
     data = read_input(in_)
     login(token, allow_final_try)
     key_type = token.find_key(selector).key_type
@@ -108,7 +106,7 @@ def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: 
       sitoken verify --cms --trust root.pem --in contract.pdf --sig contract.p7s
     """
     if cms:
-        _verify_cms(in_, sig, trust_file)
+        _verify_cms(in_, sig, trust_file, sm2_id_bytes(sm2_id))
         return
     if in_ is None:
         raise click.UsageError("--in is needed to verify a raw signature")
@@ -117,7 +115,7 @@ def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: 
     mech = chosen_mechanism(mechanism, key_type)
     if raw_ecdsa and mech.facts.token_output == "raw-rs":
         signature = algorithms.from_token(mech, signature)
-    ident = _sm2_id(sm2_id)
+    ident = sm2_id_bytes(sm2_id)
     if on_token and token is not None and selector:
         token.sm2_id = ident
         valid = token.verify(selector, data, signature, mech)
@@ -137,14 +135,14 @@ def _verdict(valid: bool, doc: dict[str, object], reason: str = "") -> None:
         click.get_current_context().exit(exitcodes.SIGNATURE_INVALID)
 
 
-def _verify_cms(in_: str | None, sig: str, trust_file: str | None) -> None:
+def _verify_cms(in_: str | None, sig: str, trust_file: str | None, sm2_id: bytes | None) -> None:
     data = read_input(in_) if in_ else None
     from ..certs import load_certificates
     from ..signing.cms import verify_cms
 
     trust = load_certificates(read_input(trust_file)) if trust_file else _token_trust()
     try:
-        result = verify_cms(_cms_der(read_input(sig)), data, trust=trust)
+        result = verify_cms(_cms_der(read_input(sig)), data, trust=trust, sm2_id=sm2_id)
     except SignatureInvalid as exc:
         _verdict(False, {"valid": False, "reason": str(exc)}, str(exc))
         return
@@ -182,15 +180,6 @@ def _verification_key(selector: str | None, pubkey_file: str | None) -> tuple[by
         raise click.UsageError("give --key (a key on the token) or --pubkey FILE")
     token = open_selected()
     return token.public_key_der(selector), token.find_key(selector).key_type, token
-
-
-def _sm2_id(text: str | None) -> bytes | None:
-    if text is None:
-        return None
-    ident = text.encode("utf-8")
-    if not ident or len(ident) > 8191:
-        raise InvalidInput("--sm2-id is 1-8191 bytes")
-    return ident
 
 
 def chosen_mechanism(mechanism: str | None, key_type: KeyType | None) -> Mechanism:

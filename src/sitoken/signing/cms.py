@@ -14,20 +14,23 @@ from asn1crypto import x509 as a509
 from ..certs.keys import (
     KeySigner,
     choose_mechanism,
-    load_public_key,
     mechanism_of,
     sign_checked,
     signature_algorithm,
-    verify_signature,
+    verify_any,
 )
 from ..certs.names import format_name
 from ..certs.parse import MAX_CHAIN, ParsedCertificate, parse_certificate, public_key_matches
 from ..certs.path import validate_path
 from ..certs.sniff import expected
 from ..errors import InvalidInput, KeyNotFound, SignatureInvalid
+from ..sm2 import DEFAULT_ID, SM3_OID, sm3
 from ..token import Mechanism
 
-_DIGESTS = ("sha256", "sha384", "sha512")
+_DIGESTS = ("sha256", "sha384", "sha512", "sm3")
+# asn1crypto names no SM3: its DigestAlgorithm carries, and reads back, the dotted OID.
+_DIGEST_OIDS = {"sm3": SM3_OID}
+_DIGEST_NAMES = {oid: name for name, oid in _DIGEST_OIDS.items()}
 
 # The signed attributes sitoken checks, by OID, with the type of their single value.
 _CHECKED_ATTRIBUTES: dict[str, tuple[str, type[core.Asn1Value]]] = {
@@ -85,6 +88,14 @@ def _digest_name(mechanism: Mechanism) -> str:
     return mechanism.hash_name or "sha512"
 
 
+def _digest_algorithm(name: str) -> dict[str, str]:
+    return {"algorithm": _DIGEST_OIDS.get(name, name)}
+
+
+def _digest(name: str, data: bytes) -> bytes:
+    return sm3(data) if name == "sm3" else hashlib.new(name, data).digest()
+
+
 def _signing_certificate_v2(cert: ParsedCertificate) -> dict[str, object]:
     tbs = cert.asn1["tbs_certificate"]
     return {"certs": [{
@@ -128,7 +139,9 @@ def sign_cms(
 
     Signed attributes: content-type, message-digest, signing-time and
     signing-certificate-v2 (RFC 5035). The certificate and ``chain`` travel
-    in the CMS so a verifier needs only its trust anchor.
+    in the CMS so a verifier needs only its trust anchor. An SM2 key signs
+    SM2-with-SM3 over the attributes with the signer's SM2 ID; the content
+    digest is SM3 (RFC 5652 structure with the GM/T 0006 identifiers).
     """
     mechanism = choose_mechanism(signer.key_type, mechanism)
     cert = parse_certificate(certificate_der)
@@ -137,7 +150,7 @@ def sign_cms(
     extra = [parse_certificate(der) for der in chain if der != cert.der]
     digest_name = _digest_name(mechanism)
     attributes = _signed_attributes(
-        cert, hashlib.new(digest_name, data).digest(),
+        cert, _digest(digest_name, data),
         signing_time or datetime.now(timezone.utc),
     )
     # The signature covers the attributes encoded as a SET OF (tag 0x31), not as the [0] field.
@@ -147,14 +160,14 @@ def sign_cms(
         "version": "v1",
         "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
             "issuer": tbs["issuer"], "serial_number": tbs["serial_number"]}),
-        "digest_algorithm": {"algorithm": digest_name},
+        "digest_algorithm": _digest_algorithm(digest_name),
         "signed_attrs": attributes,
         "signature_algorithm": signature_algorithm(mechanism),
         "signature": signature,
     })
     signed_data = cms.SignedData({
         "version": "v1",
-        "digest_algorithms": [{"algorithm": digest_name}],
+        "digest_algorithms": [_digest_algorithm(digest_name)],
         "encap_content_info": {"content_type": "data", "content": None if detached else data},
         "certificates": [cms.CertificateChoices(name="certificate", value=c.asn1)
                          for c in [cert, *extra]],
@@ -294,14 +307,13 @@ def _signed_bytes(signer_info: cms.SignerInfo, content: bytes) -> bytes:
 
 
 def _verify_signer(signer_info: cms.SignerInfo, cert: ParsedCertificate, content: bytes,
-                   digest_name: str) -> Mechanism:
+                   digest_name: str, sm2_id: bytes) -> Mechanism:
     mechanism = mechanism_of(signer_info["signature_algorithm"], digest_name)
     try:
-        public_key = load_public_key(cert.spki_der)
+        verify_any(cert.spki_der, signer_info["signature"].native, _signed_bytes(signer_info, content),
+                   mechanism, sm2_id)
     except InvalidInput:
         raise SignatureInvalid("the signer's key type is not supported") from None
-    verify_signature(public_key, signer_info["signature"].native,
-                     _signed_bytes(signer_info, content), mechanism)
     return mechanism
 
 
@@ -311,13 +323,14 @@ def verify_cms(
     *,
     trust: Sequence[bytes],
     at: datetime | None = None,
+    sm2_id: bytes | None = None,
 ) -> CmsVerification:
     """Check a CMS SignedData with one signer; raise SignatureInvalid saying why it fails.
 
     ``data`` is needed for a detached signature. The signer's certificate must
     chain to one of ``trust`` (DER certificates) and be valid at ``at``, which
     defaults to the claimed signing time, else now. Malformed input raises
-    InvalidInput. Revocation is not checked.
+    InvalidInput. Revocation is not checked. ``sm2_id`` is an SM2 signer's ID (default GM/T 0009's).
     """
     signed = _load_signed_data(cms_der)
     if len(signed["signer_infos"]) != 1:
@@ -329,12 +342,13 @@ def verify_cms(
     certs = [parse_certificate(c.chosen.dump()) for c in choices[: MAX_CHAIN * 4]]
     cert = _signer_certificate(signer_info, certs)
     digest_name = signer_info["digest_algorithm"]["algorithm"].native
+    digest_name = _DIGEST_NAMES.get(digest_name, digest_name)
     if digest_name not in _DIGESTS:
         raise SignatureInvalid(f"digest algorithm {digest_name} is not supported")
     signing_time, attributes = None, _read_attributes(signer_info)
     if attributes is not None:
-        signing_time = _check_attributes(attributes, hashlib.new(digest_name, content).digest(), cert)
-    mechanism = _verify_signer(signer_info, cert, content, digest_name)
+        signing_time = _check_attributes(attributes, _digest(digest_name, content), cert)
+    mechanism = _verify_signer(signer_info, cert, content, digest_name, sm2_id or DEFAULT_ID)
     checked_at = (at or signing_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
     path = validate_path(cert, [c for c in certs if c is not cert], trust, checked_at)
     return CmsVerification(
