@@ -1,8 +1,8 @@
 """PINs given to the CLI never reach argv (as ``ps`` shows it), log output, stdout or --json.
 
 Each command runs as a real process with its PINs from a variable, a file or stdin. A sampler
-thread reads ``/proc/*/cmdline`` of every process on the machine (the CLI and anything it
-starts, such as ``softhsm2-util``) as fast as it can while the command runs. The commands run
+thread reads ``/proc/*/cmdline`` of the CLI and everything it starts (such as
+``softhsm2-util``) as fast as it can while the command runs. The commands run
 with the root logger at DEBUG (python-pkcs11, sitoken and the ``sitoken.apdu`` traffic log on
 the card), and stdout and stderr are searched for every PIN in text, hex and UTF-16 forms.
 """
@@ -39,17 +39,39 @@ class Run:
 
 
 def _scan_cmdlines(found: list[str], own: list[bool], pid: int) -> None:
+    """One look at every process; the argv of the command and its descendants is searched.
+
+    Other processes are left out: on a shared machine another run's command line (an SM2
+    ``distid:1234567812345678``) would otherwise read as a leaked ``123456``.
+    """
+    parents: dict[int, int] = {}
+    cmdlines: dict[int, bytes] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
             with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                cmdline = fh.read()
+                cmdlines[int(entry.name)] = fh.read()
         except OSError:
             continue  # the process ended between listing and reading
-        if int(entry.name) == pid and cmdline:
+        parents[int(entry.name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+    for candidate, cmdline in cmdlines.items():
+        if not _descends_from(candidate, pid, parents):
+            continue
+        if candidate == pid and cmdline:
             own[0] = True
         found.extend(p for p in leaks(cmdline) if p not in found)
+
+
+def _descends_from(candidate: int, root: int, parents: dict[int, int]) -> bool:
+    seen = 0
+    while candidate > 1 and seen < 64:
+        if candidate == root:
+            return True
+        candidate, seen = parents.get(candidate, 0), seen + 1
+    return False
 
 
 def sitoken(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Run:
