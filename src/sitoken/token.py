@@ -24,6 +24,8 @@ class Capabilities:
     # OpenPGP cards (and OpenSC over them) generate keys and write certificates under the
     # admin PIN, not the user PIN.
     keygen_needs_so_pin: bool = False
+    # Can a private key made elsewhere (a PKCS#12 file) be written to it? Cards generate their own.
+    can_import_keys: bool = False
     # A card with one certificate slot per key cannot keep the CA certificates of a chain.
     stores_ca_certificates: bool = True
     # Tokens whose keys live in fixed slots name the one a holder's signature key goes to, as
@@ -164,6 +166,10 @@ class Token(abc.ABC):
 
     @abc.abstractmethod
     def generate_key(self, key_type: KeyType, label: str, key_id: bytes | None = None) -> KeyInfo: ...
+
+    def import_key_pair(self, pkcs8_der: bytes, label: str, key_id: bytes | None = None) -> KeyInfo:
+        """Write a private key from outside (PKCS#8 DER) and its public key; see ``can_import_keys``."""
+        raise NotSupported("this token cannot take a private key from outside: its keys are generated on it")
 
     @abc.abstractmethod
     def keys(self) -> list[KeyInfo]: ...

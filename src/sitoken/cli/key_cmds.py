@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import pubkey
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotSupported, SitokenError
 from ..token import KeyInfo, KeyType, Mechanism, Token
 from .common import (
     check_output,
@@ -17,6 +17,7 @@ from .common import (
     open_selected,
     overwrite_option,
     pin_options,
+    read_input,
     read_pin,
     selection_options,
     state,
@@ -90,6 +91,50 @@ def key_generate(key_type: str, label: str, key_id: str | None, allow_final_try:
     step(f"generating {key_type} key pair {label!r} on the token ...")
     info = token.generate_key(KeyType(key_type), label, raw_id)
     emit(info.to_dict(), f"generated {_key_line(info)}")
+
+
+@key_group.command("import")
+@selection_options
+@click.argument("file")
+@click.option("--label", required=True, help="Label of the key pair on the token (unique on the token).")
+@pin_options("password", "PKCS#12 password")
+@pin_options("pin", "user PIN")
+@final_try_option
+@json_option
+def key_import(file: str, label: str, allow_final_try: bool) -> None:
+    """Import a key pair and its certificates from a PKCS#12 file (.p12, .pfx) onto the token.
+
+    The private key becomes a sensitive, non-extractable token object; the holder's certificate
+    and the CA certificates in the file are installed next to it. Tokens that only generate
+    their own keys (OpenPGP cards) refuse before anything is asked.
+
+    \b
+    Example:
+      sitoken key import holder.p12 --label sign --password-env P12_PASSWORD --pin-env PIN
+    """
+    from ..certs.ontoken import install_certificates
+    from ..certs.parse import to_pem
+    from ..certs.pkcs12 import load_pkcs12
+
+    token = open_selected()
+    if not token.capabilities.can_import_keys:
+        raise NotSupported(f"token {token.info().label!r} cannot take a private key from outside: "
+                           "it generates its own keys (use key generate, then csr)")
+    data = read_input(file)
+    with read_pin("password", "PKCS#12 password") as password:
+        contents = load_pkcs12(data, password.reveal())
+    login_for_writes(token, allow_final_try)
+    step(f"writing the key pair {label!r} to the token ...")
+    info = token.import_key_pair(contents.key_pkcs8, label)
+    doc: dict[str, object] = {"key": info.to_dict(), "certificate": None}
+    if contents.certificate is not None:
+        try:
+            installed = install_certificates(token, to_pem([contents.certificate, *contents.chain]), key=label)
+        except SitokenError:
+            token.delete_key(label)  # a refused certificate leaves the token as it was: no key without it
+            raise
+        doc["certificate"] = installed.to_dict()
+    emit(doc, f"imported {_key_line(info)}" + ("\nwith its certificate" if doc["certificate"] else ""))
 
 
 def _hex(text: str) -> bytes:

@@ -39,6 +39,7 @@ from .constants import (
     rv_name,
 )
 from .errors import error_for_rv
+from .keyimport import import_key_pair
 from .keys import KeyObject, describe_keys, generate, public_key_der, select_objects
 from .mechanisms import CK_MECHANISMS, CkMechanism
 from .module import Module, RawTokenInfo
@@ -183,6 +184,8 @@ class Pkcs11Token(Token):
             key_types=key_types,
             mechanisms=tuple(signing),
             keygen_needs_so_pin=quirks.keygen_needs_so_pin,
+            # Where key generation needs the SO PIN (cards behind OpenSC), keys come from the card only.
+            can_import_keys=not quirks.keygen_needs_so_pin,
         )
 
     def _token_mechanisms(self) -> frozenset[int]:
@@ -354,6 +357,17 @@ class Pkcs11Token(Token):
             raise MechanismUnsupported(f"the token cannot generate {key_type.value} keys")
         key_id = key_id if key_id is not None else os.urandom(8)
         generate(session, key_type, keygen, label, key_id)
+        return self.find_key(label)
+
+    def import_key_pair(self, pkcs8_der: bytes, label: str, key_id: bytes | None = None) -> KeyInfo:
+        if not self.capabilities.can_import_keys:
+            return super().import_key_pair(pkcs8_der, label, key_id)
+        if not label:
+            raise InvalidInput("a key needs a label")
+        session = self.session()
+        if select_objects(session, label=label):
+            raise InvalidInput(f"a key labelled {label!r} already exists on the token")
+        import_key_pair(session, pkcs8_der, label, key_id if key_id is not None else os.urandom(8))
         return self.find_key(label)
 
     def keys(self) -> list[KeyInfo]:
