@@ -8,14 +8,17 @@ asn1crypto and signed SM2-with-SM3 through ``sitoken.sm2`` with GM/T 0009's defa
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from asn1crypto import csr, pem, x509
 
 from ..errors import InvalidInput, SignatureInvalid
-from ..sm2 import DEFAULT_ID, Sm2PrivateKey, is_sm2_spki
+from ..sm2 import DEFAULT_ID, Sm2PrivateKey, Sm2PublicKey, is_sm2_spki, sm4
+from ..sm2.envelope import EnvelopedKey
 from ..token import KeyType, Mechanism
 from . import extensions as ext
 from .keys import sign_checked, signature_algorithm, verify_any
@@ -37,6 +40,7 @@ from .request import random_serial, x509_time
 from .sniff import expected
 
 _CA_USAGE = ("key_cert_sign", "crl_sign")
+KMC_DIR, KMC_KEY = "kmc", "kmc.key"
 #: Key usage of the two certificates of a dual-certificate holder (GM/T 0015 practice).
 SIGNATURE_USAGE = ("digital_signature", "non_repudiation")
 ENCRYPTION_USAGE = ("key_encipherment", "data_encipherment", "key_agreement")
@@ -182,6 +186,22 @@ class Sm2LocalCA:
         extensions = [ext.key_usage(ENCRYPTION_USAGE), *san]
         return self._leaf(x509.Name.load(subject_der), spki_der, extensions, days, now)
 
+    def issue_encryption_pair(self, signature_certificate: bytes, *, days: int = 365,
+                              now: datetime | None = None) -> KmcDelivery:
+        """The KMC stand-in: a new encryption key pair for the holder of ``signature_certificate``.
+
+        The pair is escrowed (encrypted at rest under the KMC's SM4 key in ``kmc/``), certified
+        with the holder's subject and SAN, and delivered as an envelope only the holder's
+        signature key opens (GM/T 0009 SM2EnvelopedKey, what SKF_ImportECCKeyPair takes).
+        """
+        holder = x509.Certificate.load(signature_certificate)
+        key = Sm2PrivateKey.generate()
+        san = [e for e in holder["tbs_certificate"]["extensions"] or [] if e["extn_id"].dotted == "2.5.29.17"]
+        issued = self.issue_encryption(holder.subject.dump(), key.public_key().spki, san=san, days=days, now=now)
+        escrow = _escrow(self.directory, key, x509.Certificate.load(issued.certificate).serial_number)
+        envelope = EnvelopedKey.seal(key, Sm2PublicKey(holder.public_key.dump()))
+        return KmcDelivery(issued.certificate, issued.chain, envelope.to_der(), escrow)
+
     def _leaf(self, subject: x509.Name, spki_der: bytes, extensions: Sequence[x509.Extension], days: int,
               now: datetime | None) -> Issued:
         if days < 1:
@@ -197,6 +217,37 @@ class Sm2LocalCA:
         issued.mkdir(mode=0o700, exist_ok=True)
         _write_new(issued / f"{serial:x}.pem", to_pem([der]))
         return Issued(der, self.chain)
+
+
+@dataclass(frozen=True)
+class KmcDelivery:
+    """What the KMC hands back: the encryption certificate, its chain, the envelope, the escrow reference."""
+
+    certificate: bytes
+    chain: tuple[bytes, ...]
+    envelope: bytes  # DER SM2EnvelopedKey
+    escrow_ref: str  # the escrow file's name under kmc/escrow
+
+
+def _escrow(directory: Path, key: Sm2PrivateKey, serial: int) -> str:
+    """Keep the KMC's copy: PKCS#8 under SM4-CBC with the KMC key (created 0600 on first use)."""
+    kmc = directory / KMC_DIR
+    (kmc / "escrow").mkdir(mode=0o700, parents=True, exist_ok=True)
+    master_file = kmc / KMC_KEY
+    if not master_file.exists():
+        _write_new(master_file, secrets.token_bytes(sm4.BLOCK), private=True)
+    iv = secrets.token_bytes(sm4.BLOCK)
+    ref = f"{serial:x}.sm4"
+    sealed = iv + sm4.encrypt(master_file.read_bytes(), key.pkcs8(), iv=iv, pad=True)
+    _write_new(kmc / "escrow" / ref, sealed, private=True)
+    return ref
+
+
+def recover_escrow(directory: str | os.PathLike[str], ref: str) -> Sm2PrivateKey:
+    """The escrowed encryption key (key recovery for a holder who lost the USB-Key)."""
+    kmc = Path(directory) / KMC_DIR
+    sealed = (kmc / "escrow" / Path(ref).name).read_bytes()
+    return Sm2PrivateKey.from_pkcs8(sm4.decrypt((kmc / KMC_KEY).read_bytes(), sealed[16:], iv=sealed[:16], pad=True))
 
 
 def _store(path: Path, cert_file: str, key_file: str, cert: x509.Certificate, signer: Sm2SoftwareSigner) -> None:

@@ -31,6 +31,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "sign": ("sign_cmds", "sign"),
     "sign-batch": ("sign_batch_cmd", "sign_batch"),
     "verify": ("sign_cmds", "verify"),
+    "decrypt": ("sm2_cmds", "decrypt"),
+    "import-envelope": ("sm2_cmds", "import_envelope"),
     "csr": ("cert_cmds", "csr"),
     "cert": ("cert_cmds", "cert_group"),
     "ca": ("cert_cmds", "ca_group"),

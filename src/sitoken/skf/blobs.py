@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from .. import pubkey, sm2
 from ..errors import InvalidInput, SkfError
+from ..sm2.envelope import EnvelopedKey
+from .constants import SGD_SM4_ECB
 
 FIELD = 64  # ECC coordinate, scalar and signature fields: 32-byte values right-aligned in 64
 RSA_MODULUS = 256
@@ -230,6 +232,12 @@ def build_enveloped_key_blob(
     return (pack_ulong(1, ulong) + pack_ulong(sym_alg, ulong) + pack_ulong(256, ulong)
             + _field(encrypted_private) + build_ecc_public_blob(public_point, ulong)
             + build_ecc_cipher_blob(wrapped_key, ulong))
+
+
+def enveloped_key_blob(envelope: EnvelopedKey, ulong: int = 4) -> bytes:
+    """The ENVELOPEDKEYBLOB for a KMC's DER SM2EnvelopedKey (its SM4-ECB key: SGD_SM4_ECB)."""
+    return build_enveloped_key_blob(SGD_SM4_ECB, envelope.encrypted_private, envelope.public_point,
+                                    envelope.wrapped_key, ulong)
 
 
 # -- RSA -----------------------------------------------------------------------------------------------
