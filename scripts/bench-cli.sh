@@ -38,7 +38,7 @@ run(sitoken + ["key", "export", "--token", "bench", "--key", "k", "--out", pub])
 p11 = ["pkcs11-tool", "--module", module, "--token-label", "bench"]
 pairs = [
     ("tokens --json", sitoken + ["tokens", "--json"], ["pkcs11-tool", "--module", module, "-L"]),
-    ("sign (P-256)", sitoken + ["sign", "--token", "bench", "--key", "k", "--in", data, "--out", sig + ".s",
+    ("sign (P-256)", sitoken + ["sign", "--token", "bench", "--key", "k", "--in", data, "--out", sig + ".s", "--force",
                                 "--pin-env", "PIN"],
      # SoftHSM offers raw CKM_ECDSA only, so pkcs11-tool signs the SHA-256 digest (made once, beforehand),
      # as sitoken does after hashing on the host.
