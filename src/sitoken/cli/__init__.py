@@ -49,6 +49,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("pcsc_cmds", "watch"),
     "apdu": ("pcsc_cmds", "apdu"),
     "bench": ("bench_cmd", "bench"),
+    "web": ("web_cmds", "web_group"),
 }
 
 

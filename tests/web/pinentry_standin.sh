@@ -1,0 +1,17 @@
+#!/bin/sh
+# A scripted stand-in for a GnuPG pinentry in the web host's tests: it speaks the Assuan lines
+# sitoken sends and answers GETPIN from the environment (STANDIN_PIN, or STANDIN_CANCEL=1 for a
+# closed dialog); each SETDESC line is appended to $STANDIN_LOG so a test sees what the holder saw.
+echo "OK Pleased to meet you"
+while IFS= read -r line; do
+  case "$line" in
+    SETDESC*)
+      if [ -n "$STANDIN_LOG" ]; then printf '%s\n' "$line" >> "$STANDIN_LOG"; fi
+      echo OK ;;
+    GETPIN)
+      if [ -n "$STANDIN_CANCEL" ]; then echo "ERR 83886179 Operation cancelled <Pinentry>"
+      else printf 'D %s\nOK\n' "$STANDIN_PIN"; fi ;;
+    BYE) echo OK; exit 0 ;;
+    *) echo OK ;;
+  esac
+done

@@ -1,0 +1,150 @@
+"""`sitoken web host` as the browser runs it: a subprocess spoken to in native-messaging frames."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from web_support import ID_NUMBER, Holder, enrol, make_ca
+
+from sitoken.web import AuthTokenVerifier, NonceStore
+
+pytestmark = pytest.mark.softhsm
+
+STANDIN = str(Path(__file__).with_name("pinentry_standin.sh"))
+PORTAL = "https://portal.test"
+EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop/"
+
+
+def frame(message: object) -> bytes:
+    body = json.dumps(message).encode("utf-8")
+    return struct.pack("=I", len(body)) + body
+
+
+def replies(out: bytes) -> list[dict]:  # type: ignore[type-arg]
+    found = []
+    while out:
+        (length,) = struct.unpack("=I", out[:4])
+        found.append(json.loads(out[4:4 + length].decode("utf-8")))
+        out = out[4 + length:]
+    return found
+
+
+class Host:
+    """Runs the host once over a whole conversation, as a browser port would."""
+
+    def __init__(self, holder: Holder, tmp_path: Path, pin: str = "user7pin3", cancel: bool = False) -> None:
+        self.label = holder.token.info().label
+        self.audit = tmp_path / "audit.log"
+        self.dialog = tmp_path / "dialog.log"
+        self.env = {**os.environ, "STANDIN_PIN": pin, "STANDIN_LOG": str(self.dialog)}
+        if cancel:
+            self.env["STANDIN_CANCEL"] = "1"
+
+    def talk(self, data: bytes) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
+        proc = subprocess.run(
+            [sys.executable, "-m", "sitoken", "--pinentry", STANDIN, "--token", self.label,
+             "web", "host", "--audit-log", str(self.audit), EXTENSION],
+            input=data, capture_output=True, env=self.env, timeout=60, check=False)
+        return proc.returncode, replies(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return make_ca(tmp_path_factory.mktemp("host-ca") / "ca")
+
+
+@pytest.fixture()
+def holder(fresh_token, ca) -> Holder:  # type: ignore[no-untyped-def]
+    from sitoken.pin import Pin
+
+    fresh_token.login(Pin("user7pin3"))
+    made = enrol(fresh_token, ca, install=True)
+    fresh_token.logout()
+    return made
+
+
+def request(ident: int, operation: str, origin: str = PORTAL, **params: object) -> dict:  # type: ignore[type-arg]
+    return {"id": ident, "origin": origin, "operation": operation, "params": params}
+
+
+def test_status_certificate_and_a_login_the_portal_accepts(holder: Holder, ca, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    nonces = NonceStore()
+    nonce = nonces.issue("session-1")
+    host = Host(holder, tmp_path)
+    code, answers = host.talk(frame(request(1, "status")) + frame(request(2, "get-certificate"))
+                              + frame(request(3, "authenticate", nonce=nonce)))
+    assert code == 0, answers
+    status, cert, auth = answers
+    assert status["ok"] and status["result"]["token"]["label"] == host.label
+    assert base64.b64decode(cert["result"]["certificate"]) == holder.certificate
+    assert auth["id"] == 3 and auth["ok"], auth
+    verifier = AuthTokenVerifier(PORTAL, [ca.root.public_bytes(serialization.Encoding.DER)], nonces,
+                                 intermediates=ca.chain)
+    assert verifier.verify(auth["result"], "session-1").id_number == ID_NUMBER
+    # The holder saw who asks, in the dialog; the audit log has the request and no secret.
+    assert PORTAL in host.dialog.read_text(encoding="utf-8")
+    audit = host.audit.read_text(encoding="utf-8")
+    entries = [json.loads(line) for line in audit.splitlines()]
+    assert [(e["action"], e["outcome"], e["origin"]) for e in entries] == [
+        ("web-status", "ok", PORTAL), ("web-get-certificate", "ok", PORTAL), ("web-authenticate", "ok", PORTAL)]
+    assert "user7pin3" not in audit and nonce not in audit and auth["result"]["signature"] not in audit
+
+
+def test_a_token_for_another_origin_does_not_verify_at_the_portal(holder: Holder, ca, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    nonces = NonceStore()
+    nonce = nonces.issue("s")
+    _, (auth,) = Host(holder, tmp_path).talk(frame(request(1, "authenticate", "https://evil.test", nonce=nonce)))
+    assert auth["ok"]
+    verifier = AuthTokenVerifier(PORTAL, [ca.root.public_bytes(serialization.Encoding.DER)], nonces,
+                                 intermediates=ca.chain)
+    from sitoken.web import AuthenticationFailed
+
+    with pytest.raises(AuthenticationFailed, match="signature"):
+        verifier.verify(auth["result"], "s")
+
+
+def test_a_wrong_pin_and_a_closed_dialog_reach_the_page_as_errors(holder: Holder, tmp_path: Path) -> None:
+    nonce = NonceStore().issue("s")
+    _, (wrong,) = Host(holder, tmp_path, pin="wrong9pin").talk(frame(request(1, "authenticate", nonce=nonce)))
+    assert (wrong["ok"], wrong["error"]) == (False, "pin-incorrect")
+    _, (closed,) = Host(holder, tmp_path, cancel=True).talk(frame(request(2, "authenticate", nonce=nonce)))
+    assert (closed["ok"], closed["error"]) == (False, "cancelled")
+
+
+def test_bad_messages_are_answered_and_the_host_goes_on(holder: Holder, tmp_path: Path) -> None:
+    body = b"{not json"
+    bad = [
+        struct.pack("=I", len(body)) + body,
+        frame([1, 2]),
+        frame({"id": "1", "origin": PORTAL, "operation": "status"}),
+        frame({"id": 1, "origin": PORTAL, "operation": "sign-everything"}),
+        frame({"id": 1, "origin": PORTAL, "operation": "status", "params": []}),
+        frame(request(1, "status", origin="http://evil.test")),
+        frame({"id": 1, "operation": "status"}),
+        frame(request(1, "authenticate", nonce="c2hvcnQ=")),
+        frame(request(1, "authenticate", nonce=123)),
+    ]
+    code, answers = Host(holder, tmp_path).talk(b"".join(bad) + frame(request(9, "status")))
+    assert code == 0
+    assert [a["ok"] for a in answers] == [False] * len(bad) + [True]
+    assert {a["error"] for a in answers[:-1]} == {"bad-message", "invalid-input"}
+
+
+@pytest.mark.parametrize("data", [
+    # A length over the limit: the host neither reads nor skips it, so the frame after it is not answered.
+    struct.pack("=I", 0xFFFFFFF0) + b"{}" + frame(request(2, "status")),
+    struct.pack("=I", 100) + b'{"id": 1',             # the stream ends inside a message
+    b"\x01\x00",                                      # the stream ends inside a length
+], ids=["oversized", "truncated-body", "truncated-length"])
+def test_a_broken_stream_is_answered_once_and_the_host_stops(holder: Holder, tmp_path: Path, data: bytes) -> None:
+    code, answers = Host(holder, tmp_path).talk(frame(request(1, "status")) + data)
+    assert code == 1
+    assert [a["ok"] for a in answers] == [True, False] and answers[1]["error"] == "framing"
