@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -31,6 +32,17 @@ def package_version() -> str:
     return found.group(1)
 
 
+def build_id() -> str:
+    """Version and fingerprint of the declarations, compiled in; the loader computes the same.
+
+    The fingerprint catches a stale build whose version did not change but whose declarations
+    did (an extension built before cryptoki.h grew a type would fail inside cffi). The loader
+    cannot import this script, so it repeats the formula: sha256 of cryptoki.h, 12 hex digits.
+    """
+    digest = hashlib.sha256(CRYPTOKI.read_bytes()).hexdigest()[:12]
+    return f"{package_version()}+{digest}"
+
+
 def _relative(path: Path) -> str:
     # setuptools wants sources relative to the project root, where pip runs setup.py; a build
     # into another directory (the suite's AddressSanitizer build) sets SITOKEN_NATIVE_ABSOLUTE.
@@ -50,7 +62,7 @@ ffibuilder.set_source(
     '#include <stddef.h>\n#include "cryptoki.h"\n#include "sitoken_native.h"\n',
     sources=[_relative(SOURCE)],
     include_dirs=[_relative(HERE), _relative(CRYPTOKI_DIR)],
-    define_macros=[("SITOKEN_VERSION", f'"{package_version()}"')],
+    define_macros=[("SITOKEN_VERSION", f'"{build_id()}"')],
     libraries=["dl", "pthread"],
     extra_compile_args=COMPILE_ARGS,
     extra_link_args=os.environ.get("SITOKEN_NATIVE_LDFLAGS", "").split(),

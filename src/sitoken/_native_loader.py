@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ._version import __version__
@@ -33,6 +35,16 @@ class _Import:
     problem: str | None  # None when the extension is importable and matches the package
 
 
+def expected_build(declarations: bytes) -> str:
+    """What a matching extension reports: the package version and a fingerprint of the
+    declarations it was compiled from (the formula of native/build_native.py's build_id)."""
+    return f"{__version__}+{hashlib.sha256(declarations).hexdigest()[:12]}"
+
+
+def _installed_declarations() -> bytes:
+    return (Path(__file__).resolve().parent / "pkcs11" / "cryptoki.h").read_bytes()
+
+
 @functools.cache
 def _import() -> _Import:
     try:
@@ -40,11 +52,12 @@ def _import() -> _Import:
     except ImportError as exc:
         return _Import(None, None, None, f"extension not built ({exc})")
     version = _native.ffi.string(_native.lib.sitoken_native_version()).decode("ascii")
-    if version != __version__:
+    expected = expected_build(_installed_declarations())
+    if version != expected:
         # A stale build next to newer Python code could disagree on the C interface;
-        # refuse it loudly instead of calling into it.
+        # refuse it loudly instead of calling into it (ABI mode serves meanwhile).
         problem = (
-            f"stale extension: built for {version}, package is {__version__} "
+            f"stale extension: built as {version}, this package needs {expected} "
             "(reinstall: pip install -e .)"
         )
         return _Import(_native.ffi, _native.lib, version, problem)
