@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers_native import require_native
+
 from sitoken import _native_loader
 
 
