@@ -191,6 +191,13 @@ class Token(abc.ABC):
     def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
         """Sign ``data``; ECDSA signatures come back DER-encoded."""
 
+    def sign_digest(self, selector: str, digest: bytes, mechanism: Mechanism | None = None) -> bytes:
+        """Sign a digest computed elsewhere with ``mechanism``'s hash (a portal's document hash).
+
+        Only schemes that sign a hash can (RSA, ECDSA); a driver that cannot says so.
+        """
+        raise NotSupported(f"{type(self).__name__} does not sign digests computed elsewhere")
+
     def sign_many(
         self, selector: str, records: Iterable[bytes], mechanism: Mechanism | None = None
     ) -> Iterator[bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import struct
@@ -11,7 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from web_support import ID_NUMBER, Holder, enrol, make_ca
 
 from sitoken.web import AuthTokenVerifier, NonceStore
@@ -148,3 +152,25 @@ def test_a_broken_stream_is_answered_once_and_the_host_stops(holder: Holder, tmp
     code, answers = Host(holder, tmp_path).talk(frame(request(1, "status")) + data)
     assert code == 1
     assert [a["ok"] for a in answers] == [True, False] and answers[1]["error"] == "framing"
+
+
+def test_sign_a_document_hash_with_the_holder_certificate(holder: Holder, ca, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    digest = hashlib.sha256(b"benefit claim form").digest()
+    mine = base64.b64encode(holder.certificate).decode()
+    other = base64.b64encode(ca.root.public_bytes(serialization.Encoding.DER)).decode()
+    good = base64.b64encode(digest).decode()
+    host = Host(holder, tmp_path)
+    _, (signed, not_mine, md5, short) = host.talk(
+        frame(request(1, "sign", certificate=mine, hash=good, hashAlgorithm="SHA-256"))
+        + frame(request(2, "sign", certificate=other, hash=good, hashAlgorithm="SHA-256"))
+        + frame(request(3, "sign", certificate=mine, hash=good, hashAlgorithm="MD5"))
+        + frame(request(4, "sign", certificate=mine, hash="c2hvcnQ=", hashAlgorithm="SHA-256")))
+    assert signed["ok"] and signed["result"]["algorithm"] == "ecdsa-sha256", signed
+    public = x509.load_der_x509_certificate(holder.certificate).public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(base64.b64decode(signed["result"]["signature"]), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    assert [(a["ok"], a["error"]) for a in (not_mine, md5, short)] == [
+        (False, "key-not-found"), (False, "invalid-input"), (False, "invalid-input")]
+    # The holder consented in the dialog that named the origin and the hash.
+    assert f"{PORTAL} asks you to sign a document" in host.dialog.read_text(encoding="utf-8")
+    assert digest.hex()[:16].upper() in host.dialog.read_text(encoding="utf-8")

@@ -434,9 +434,15 @@ class Pkcs11Token(Token):
         return info, self.mechanism_for(info.key_type, mechanism, selector)
 
     def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
+        return self._sign(selector, data, mechanism, prehashed=False)
+
+    def sign_digest(self, selector: str, digest: bytes, mechanism: Mechanism | None = None) -> bytes:
+        return self._sign(selector, digest, mechanism, prehashed=True)
+
+    def _sign(self, selector: str, data: bytes, mechanism: Mechanism | None, *, prehashed: bool) -> bytes:
         _, ck = self._mechanism(selector, mechanism)
         key = self._key(selector, CKO.PRIVATE_KEY)
-        return ck.finish(self.session().sign(ck.spec, key, ck.prepare(data)))
+        return ck.finish(self.session().sign(ck.spec, key, ck.prepare(data, prehashed=prehashed)))
 
     def verify(
         self, selector: str, data: bytes, signature: bytes, mechanism: Mechanism | None = None

@@ -1,4 +1,4 @@
-"""The native-messaging host: status, get-certificate and authenticate, PINs in native UI, every request audited."""
+"""The native-messaging host: status, get-certificate, authenticate and sign, PINs in native UI, requests audited."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from .._version import __version__
+from ..algorithms import Mechanism, find_mechanism
 from ..certs.ontoken import TokenCertificate, token_certificates
 from ..errors import Cancelled, InvalidInput, KeyNotFound, SitokenError, TokenError
 from ..pin import Pin
@@ -17,7 +18,10 @@ from ..token import Token
 from .challenge import authentication_token, check_nonce, check_origin
 from .framing import BadMessage, FramingError, read_message, write_message
 
-OPERATIONS = ("status", "get-certificate", "authenticate")
+OPERATIONS = ("status", "get-certificate", "authenticate", "sign")
+# The page names the hash as WebCrypto does; the host signs it with the key's scheme for that hash.
+HASH_NAMES = {"SHA-256": "sha256", "SHA-384": "sha384"}
+_PADDING = {"rsa": "pkcs1v15", "ec": None}
 MAX_ID = 2**53  # a JavaScript number stays exact up to here
 
 
@@ -109,13 +113,33 @@ class WebHost:
             finally:
                 token.logout()
 
+    def _sign(self, request: Request) -> dict[str, str]:
+        wanted = _b64_param(request.params, "certificate")
+        digest = _b64_param(request.params, "hash")
+        hash_name = HASH_NAMES.get(str(request.params.get("hashAlgorithm")))
+        if hash_name is None:
+            raise InvalidInput(f"hashAlgorithm must be one of {', '.join(HASH_NAMES)}")
+        with self.open_token() as token:
+            chosen = next((c for c in self._holder_certificates(token) if c.der == wanted), None)
+            if chosen is None or chosen.key is None:
+                raise KeyNotFound("the token holds no such certificate of its holder")
+            mechanism = _mechanism_for(token, chosen.key, hash_name)
+            self._login(token, f"{request.origin} asks you to sign a document as {_common_name(chosen)}. "
+                               f"Its {request.params['hashAlgorithm']} hash starts {digest.hex()[:16].upper()}. "
+                               f"Enter the user PIN of token {token.info().label} to sign it.")
+            try:
+                signature = token.sign_digest(chosen.key, digest, mechanism)
+            finally:
+                token.logout()
+        return {"signature": _b64(signature), "algorithm": mechanism.value}
+
     def _login(self, token: Token, description: str) -> None:
         with Pin(self.dialog.ask("User PIN", description)) as pin:
             token.login(pin)
 
     def _choose(self, token: Token, request: Request) -> TokenCertificate:
         """The holder's certificate; the holder picks in native UI when the token has several."""
-        mine = [c for c in token_certificates(token) if c.key is not None and not c.authority and not c.info.expired]
+        mine = self._holder_certificates(token)
         if not mine:
             raise KeyNotFound("the token holds no valid certificate of its holder")
         if len(mine) == 1:
@@ -126,6 +150,10 @@ class WebHost:
         if not answer.strip().isdigit() or not 1 <= int(answer) <= len(mine):
             raise Cancelled("no certificate was chosen")
         return mine[int(answer) - 1]
+
+    @staticmethod
+    def _holder_certificates(token: Token) -> list[TokenCertificate]:
+        return [c for c in token_certificates(token) if c.key is not None and not c.authority and not c.info.expired]
 
     def _audit(self, request: Request | None, reply: Mapping[str, object]) -> None:
         if self.audit is None:
@@ -141,6 +169,26 @@ def _common_name(cert: TokenCertificate) -> str:
         if part.startswith("CN="):
             return part[3:]
     return cert.info.subject
+
+
+def _mechanism_for(token: Token, key: str, hash_name: str) -> Mechanism:
+    key_type = token.find_key(key).key_type
+    family = key_type.family if key_type else ""
+    mechanism = find_mechanism(family, hash_name, _PADDING.get(family)) if family in _PADDING else None
+    if mechanism is None:
+        raise InvalidInput(f"a {key_type.value if key_type else 'unknown'} key does not sign a {hash_name} hash "
+                           "computed elsewhere")
+    return mechanism
+
+
+def _b64_param(params: Mapping[str, object], name: str) -> bytes:
+    value = params.get(name)
+    if not isinstance(value, str) or len(value) > 16_384:
+        raise InvalidInput(f"{name} must be base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise InvalidInput(f"{name} is not base64 text") from None
 
 
 def _b64(der: bytes) -> str:
