@@ -11,6 +11,7 @@ The suite runs a small version; ``SITOKEN_CONCURRENCY_LARGE=1`` runs the large o
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -49,9 +50,10 @@ def churn(tmp: Path, batch: Path, rng: random.Random) -> list[int]:
     end, codes = time.monotonic() + CHURN, []
     running: list[tuple[float, subprocess.Popen[bytes], Path]] = []
     (tmp / "logs").mkdir(exist_ok=True)
+    serial = itertools.count()  # one log per process, kept for the assertion's message
     while time.monotonic() < end or running:
         while time.monotonic() < end and len(running) < PROCESSES:
-            log = tmp / "logs" / f"{len(codes) + len(running)}-{time.monotonic():.0f}.out"
+            log = tmp / "logs" / f"{next(serial)}.out"
             with log.open("wb") as out:
                 (proc,) = start(tmp, batch, 1, out)
             running.append((time.monotonic() + rng.uniform(*LIFETIME), proc, log))

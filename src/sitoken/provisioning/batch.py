@@ -194,10 +194,14 @@ def run_batch(
     # Holders another process held may be finished by now (already-done) or left by a dead one.
     deadline = time.monotonic() + held_patience
     for result in results:
-        if outcomes[result.row].outcome == "held":
+        if outcomes[result.row].outcome != "held":
+            continue
+        while True:  # a row let go may be taken by a third process first: wait for that one too
             _await_release(counter.journal, result, deadline)
             outcomes[result.row] = _run_row(counter, result, batch, None)
-            tell(outcomes[result.row])
+            if outcomes[result.row].outcome != "held" or time.monotonic() >= deadline:
+                break
+        tell(outcomes[result.row])
     return BatchSummary(batch, tuple(outcomes[r.row] for r in results))
 
 
