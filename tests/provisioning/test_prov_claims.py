@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -126,7 +127,10 @@ def test_a_takeover_finds_the_token_a_dead_process_made_after_this_one_loaded_th
     from sitoken.discovery import list_tokens
     from sitoken.provisioning.workflow import CRASH_ENV
 
-    before = {t.serial for t in list_tokens()}  # this process has loaded SoftHSM: its token list is fixed now
+    list_tokens()  # this process has loaded SoftHSM: its own token list is fixed from now on
+    # What the store holds, read afresh (another test's processes may have added tokens since
+    # this process loaded the module, and a takeover's re-load would show them as new).
+    before = _serials_in_store()
     one = write_batch(bed.root / "one.json", [PERSON])
     env = {**os.environ, **PINS, "SITOKEN_STATE_DIR": str(bed.root / "state"), CRASH_ENV: "4"}  # after token init
     killed = subprocess.run([sys.executable, "-m", "sitoken", "provision", "--applicant", str(one), "--so-pin-env",
@@ -135,8 +139,15 @@ def test_a_takeover_finds_the_token_a_dead_process_made_after_this_one_loaded_th
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     done = make_counter().provision(validated(PERSON))  # takes the dead process's claim and its token over
     assert done.state == "done" and not any("starting again" in n for n in done.notes), done.notes
-    made = [t for t in list_tokens() if t.serial not in before]
-    assert [(t.label, t.serial) for t in made] == [(done.token_label, done.token_serial)]
+    made = [(label, serial) for serial, label in _serials_in_store().items() if serial not in before]
+    assert made == [(done.token_label, done.token_serial)]
+
+
+def _serials_in_store() -> dict[str, str]:
+    """Serial -> label of every token in the store, as a fresh process sees it."""
+    listed = subprocess.run([sys.executable, "-m", "sitoken", "tokens", "--json"], capture_output=True, text=True,
+                            timeout=120, check=True)
+    return {t["serial"]: t["label"] for t in json.loads(listed.stdout) if t["initialized"]}
 
 
 def _wait_stopped(pid: int) -> None:
