@@ -40,7 +40,7 @@ def test_chromium_profile_manifest_and_a_launcher_that_answers(tmp_path: Path) -
 
 
 def test_firefox_manifest_in_the_home_directory_and_uninstall(tmp_path: Path) -> None:
-    args = ("--pinentry", STANDIN, "web", "install", "--browser", "firefox", "--extension-id", "web@sitoken.cn")
+    args = ("--pinentry", STANDIN, "web", "install", "--browser", "firefox")  # sitoken's own extension by default
     assert sitoken(*args, home=tmp_path).returncode == 0
     path = tmp_path / ".mozilla" / "native-messaging-hosts" / "cn.sitoken.web.json"
     assert json.loads(path.read_text())["allowed_extensions"] == ["web@sitoken.cn"]
@@ -50,10 +50,9 @@ def test_firefox_manifest_in_the_home_directory_and_uninstall(tmp_path: Path) ->
 
 @pytest.mark.parametrize("args", [
     ("--pinentry", STANDIN, "web", "install", "--extension-id", "not-an-id"),
-    ("--pinentry", STANDIN, "web", "install"),
     ("web", "install", "--extension-id", EXTENSION_ID),
     ("--pinentry", STANDIN, "web", "install", "--browser", "firefox", "--user-data-dir", "x", "--extension-id", "a@b"),
-], ids=["bad-id", "no-id", "no-pinentry", "firefox-profile-dir"])
+], ids=["bad-id", "no-pinentry", "firefox-profile-dir"])
 def test_refused_installs_name_the_problem_and_write_nothing(tmp_path: Path, args: tuple[str, ...]) -> None:
     done = sitoken(*args, home=tmp_path)
     assert done.returncode == exitcodes.INVALID_INPUT, done.stderr

@@ -17,8 +17,8 @@ def web_group() -> None:
 
     \b
     Examples:
-      sitoken --pinentry pinentry-gnome3 web install --extension-id ID
-      sitoken web install --browser chromium --user-data-dir /tmp/profile --extension-id ID
+      sitoken --pinentry pinentry-gnome3 web install
+      sitoken --pinentry pinentry-gnome3 web install --browser chromium --user-data-dir /tmp/profile
       sitoken web install --uninstall
     """
 
@@ -54,7 +54,8 @@ def host(audit_log: str | None, browser_args: tuple[str, ...]) -> None:
 @click.option("--user-data-dir", type=click.Path(file_okay=False),
               help="A Chromium/Chrome profile started with --user-data-dir.")
 @click.option("--system", is_flag=True, help="For every user of the machine (the browser's system directory).")
-@click.option("--extension-id", "extension_ids", multiple=True, help="The sitoken extension's ID (repeatable).")
+@click.option("--extension-id", "extension_ids", multiple=True,
+              help="An extension allowed to start the host (repeatable; default: sitoken's own, web/extension).")
 @click.option("--audit-log", type=click.Path(dir_okay=False), help="The host's audit log (default: none).")
 @click.option("--uninstall", is_flag=True, help="Remove the manifest and launcher instead.")
 def install(browser: str, user_data_dir: str | None, system: bool, extension_ids: tuple[str, ...],

@@ -14,6 +14,9 @@ from ..safefiles import write_file
 
 HOST_NAME = "cn.sitoken.web"
 BROWSERS = ("chromium", "chrome", "firefox")
+# web/extension: the Chromium ID follows from the "key" in its manifest.json; Firefox's is its gecko id.
+SITOKEN_EXTENSION = {"chromium": "ifleemkpmbiebniaaoeinlnkhhdoekjg", "chrome": "ifleemkpmbiebniaaoeinlnkhhdoekjg",
+                     "firefox": "web@sitoken.cn"}
 _USER_DIRS = {"chromium": ".config/chromium/NativeMessagingHosts",
               "chrome": ".config/google-chrome/NativeMessagingHosts",
               "firefox": ".mozilla/native-messaging-hosts"}
@@ -55,8 +58,7 @@ def host_files(browser: str, directory: Path) -> HostFiles:
 
 def manifest(browser: str, launcher: Path, extension_ids: Sequence[str]) -> dict[str, object]:
     """The manifest for ``browser``: Chromium and Chrome allow extension origins, Firefox extension IDs."""
-    if not extension_ids:
-        raise InvalidInput("name the extension allowed to use the host (--extension-id)")
+    extension_ids = list(extension_ids) or [SITOKEN_EXTENSION[browser]]
     body: dict[str, object] = {"name": HOST_NAME, "description": "sitoken: USB-Key login and signing for web portals",
                                "path": str(launcher), "type": "stdio"}
     if browser == "firefox":

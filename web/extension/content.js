@@ -1,0 +1,12 @@
+// sitoken content script: relays the page library's requests to the service worker and back.
+// It adds nothing the page could forge: the service worker takes the origin from the browser.
+"use strict";
+window.addEventListener("message", (event) => {
+  const data = event.data;
+  if (event.source !== window || !data || data.sitoken !== "request") return;
+  chrome.runtime.sendMessage({ id: data.id, operation: data.operation, params: data.params }, (reply) => {
+    const answer = reply || { ok: false, error: "extension-error",
+      message: chrome.runtime.lastError ? chrome.runtime.lastError.message : "no answer" };
+    window.postMessage({ sitoken: "reply", id: data.id, reply: answer }, window.location.origin);
+  });
+});
