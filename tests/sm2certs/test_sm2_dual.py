@@ -8,10 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from asn1crypto import x509
 
 from cli_support import Outcome, invoke
 from sitoken import skf
-from sitoken.certs import build_csr, load_certificates, to_pem
+from sitoken.certs import build_csr, load_certificates
 from sitoken.certs.ontoken import TokenSigner
 from sitoken.certs.sm2ca import Sm2LocalCA, recover_escrow
 from sitoken.errors import KeyNotFound, SitokenError
@@ -69,12 +70,13 @@ def test_dual_certificates_on_the_token_and_openssl_ciphertext_decrypted_by_sito
     assert cli("csr", *sel, "--key", "zs", "--subject", "CN=张三,C=CN", "--out", str(tmp_path / "req.pem"),
                "--pin-env", "PIN").code == 0
     assert cli("ca", "init", str(tmp_path / "ca"), "--algorithm", "sm2").code == 0
-    assert cli("ca", "issue", str(tmp_path / "ca"), "--csr", str(tmp_path / "req.pem"),
-               "--out", str(tmp_path / "sign.pem")).code == 0
-    ca = Sm2LocalCA.open(tmp_path / "ca")
-    delivery = ca.issue_encryption_pair(load_certificates((tmp_path / "sign.pem").read_bytes())[0])
-    (tmp_path / "enc.env").write_bytes(delivery.envelope)
-    (tmp_path / "enc.pem").write_bytes(to_pem([delivery.certificate]))
+    issued = cli("ca", "issue", str(tmp_path / "ca"), "--csr", str(tmp_path / "req.pem"), "--out",
+                 str(tmp_path / "sign.pem"), "--enc-out", str(tmp_path / "enc.pem"), "--envelope-out",
+                 str(tmp_path / "enc.env"), "--json")
+    assert issued.code == 0 and issued.json()["escrow_ref"], issued.err + issued.out
+    enc_cert = load_certificates((tmp_path / "enc.pem").read_bytes())[0]
+    assert recover_escrow(tmp_path / "ca", issued.json()["escrow_ref"]).public_key().spki == \
+        x509.Certificate.load(enc_cert).public_key.dump()
     imported = cli("import-envelope", *sel, "--key", "zs", "--envelope", str(tmp_path / "enc.env"),
                    "--pin-env", "PIN", "--json")
     assert imported.code == 0 and imported.json()["key"] == "zs/enc", imported.err + imported.out

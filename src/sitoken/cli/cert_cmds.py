@@ -250,24 +250,44 @@ def ca_init(directory: str, name: str, algorithm: str, no_intermediate: bool) ->
 @click.option("--profile", type=click.Choice(["personal", "organisation", "server"]), default="personal",
               show_default=True)
 @SM2_ID_OPTION
+@click.option("--enc-out", help="SM2 CA: also the KMC stand-in's encryption certificate (PEM) for the holder.")
+@click.option("--envelope-out", help="With --enc-out: the encryption key, enveloped for the holder's key (DER).")
 @click.option("--out", required=True, help="Certificate followed by its chain, PEM.")
 @overwrite_option
 @json_option
-def ca_issue(directory: str, csr_file: str, days: int, profile: str, sm2_id: str | None, out: str,
-             force: bool) -> None:
+def ca_issue(directory: str, csr_file: str, days: int, profile: str, sm2_id: str | None, enc_out: str | None,
+             envelope_out: str | None, out: str, force: bool) -> None:
     """Issue a certificate from a request, after checking the request's signature.
 
     An SM2 CA (ca init --algorithm sm2) issues SM2 signature certificates (digitalSignature,
-    nonRepudiation); --sm2-id is the signer ID the request was signed with.
+    nonRepudiation); --sm2-id is the signer ID the request was signed with. With --enc-out and
+    --envelope-out its KMC stand-in also makes the holder's encryption key pair (escrowed in
+    DIR/kmc) and its certificate: the dual certificates of a national-algorithm USB-Key.
+
+    \b
+    Examples:
+      sitoken ca issue ./sm2-ca --csr req.pem --out sign.pem --enc-out enc.pem --envelope-out enc.env
     """
     from ..certs.sm2ca import Sm2LocalCA, is_sm2_ca
 
-    check_output(out, force=force, inputs=[csr_file])
+    if (enc_out is None) != (envelope_out is None):
+        raise click.UsageError("--enc-out and --envelope-out go together")
+    outputs = [o for o in (out, enc_out, envelope_out) if o]
+    for target in outputs:
+        check_output(target, force=force, inputs=[csr_file])
     request = read_input(csr_file)
+    doc: dict[str, object] = {"out": out, "days": days, "profile": profile}
     if is_sm2_ca(directory):
-        leaf, chain = Sm2LocalCA.open(directory).issue(request, days=days, profile=profile,
-                                                      request_id=sm2_id_bytes(sm2_id))
+        ca = Sm2LocalCA.open(directory)
+        leaf, chain = ca.issue(request, days=days, profile=profile, request_id=sm2_id_bytes(sm2_id))
+        if enc_out and envelope_out:
+            delivery = ca.issue_encryption_pair(leaf, days=days)
+            write_output(enc_out, to_pem([delivery.certificate, *delivery.chain]), force=force, inputs=[csr_file])
+            write_output(envelope_out, delivery.envelope, force=force, inputs=[csr_file])
+            doc |= {"enc_out": enc_out, "envelope_out": envelope_out, "escrow_ref": delivery.escrow_ref}
+    elif enc_out:
+        raise click.UsageError("--enc-out needs an SM2 CA (ca init --algorithm sm2)")
     else:
         leaf, chain = LocalCA.open(directory).issue(request, days=days, profile=profile)
     write_output(out, to_pem([leaf, *chain]), force=force, inputs=[csr_file])
-    emit({"out": out, "days": days, "profile": profile}, f"issued ({profile}, {days} days): {out}")
+    emit(doc, f"issued ({profile}, {days} days): {', '.join(outputs)}")
