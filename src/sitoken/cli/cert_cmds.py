@@ -23,6 +23,8 @@ from .common import (
     check_output,
     emit,
     json_option,
+    login,
+    login_for_writes,
     open_selected,
     overwrite_option,
     pin_options,
@@ -33,7 +35,7 @@ from .common import (
     step,
     write_output,
 )
-from .key_cmds import MECHANISMS, login, login_for_writes
+from .key_cmds import MECHANISMS
 
 SAN_HELP = "Subject alternative name: email:ADDR, dns:NAME or uri:URI (repeatable)."
 

@@ -338,3 +338,18 @@ def final_try_option(f: F) -> F:
         "--allow-final-try", is_flag=True,
         help="Send the PIN even if one more failure would lock the token.",
     )(f)
+
+
+def login(token: Token, allow_final_try: bool = False) -> None:
+    pin = read_pin("pin", "user PIN")
+    with pin:
+        token.login(pin, force=allow_final_try)
+
+
+def login_for_writes(token: Token, allow_final_try: bool = False) -> None:
+    """Log in as whoever may create objects: the user, or the admin on OpenPGP cards."""
+    if token.capabilities.keygen_needs_so_pin:
+        with read_pin("so-pin", "SO (admin) PIN") as so_pin:
+            token.login_admin(so_pin, force=allow_final_try)
+    else:
+        login(token, allow_final_try)

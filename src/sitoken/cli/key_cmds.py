@@ -14,6 +14,8 @@ from .common import (
     final_try_option,
     force_option,
     json_option,
+    login,
+    login_for_writes,
     open_selected,
     overwrite_option,
     pin_options,
@@ -27,21 +29,6 @@ from .common import (
 
 KEY_TYPES = click.Choice([k.value for k in KeyType])
 MECHANISMS = click.Choice([m.value for m in Mechanism])
-
-
-def login(token: Token, allow_final_try: bool = False) -> None:
-    pin = read_pin("pin", "user PIN")
-    with pin:
-        token.login(pin, force=allow_final_try)
-
-
-def login_for_writes(token: Token, allow_final_try: bool = False) -> None:
-    """Log in as whoever may create objects: the user, or the admin on OpenPGP cards."""
-    if token.capabilities.keygen_needs_so_pin:
-        with read_pin("so-pin", "SO (admin) PIN") as so_pin:
-            token.login_admin(so_pin, force=allow_final_try)
-    else:
-        login(token, allow_final_try)
 
 
 def _maybe_login(token: Token) -> None:

@@ -16,6 +16,7 @@ from .common import (
     emit,
     final_try_option,
     json_option,
+    login,
     open_selected,
     overwrite_option,
     pin_options,
@@ -24,7 +25,7 @@ from .common import (
     sm2_id_bytes,
     write_output,
 )
-from .key_cmds import MECHANISMS, login
+from .key_cmds import MECHANISMS
 
 
 @click.command("sign")

@@ -10,6 +10,7 @@ from .common import (
     check_output,
     emit,
     json_option,
+    login,
     open_selected,
     overwrite_option,
     pin_options,
@@ -17,7 +18,6 @@ from .common import (
     selection_options,
     write_output,
 )
-from .key_cmds import login
 
 
 def _skf(token: Token, what: str) -> object:
