@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ._native_loader import binding, native_status
 from .algorithms import KeyType, preparer
-from .errors import SitokenError
+from .errors import NotSupported, SitokenError
 from .pin import Pin
 from .pkcs11.mechanisms import KEYGEN
 from .signing.batch import BatchKey, batch_key_for, function_list_for, sign_many
@@ -31,6 +31,22 @@ PATHS = ("python", "native", "reference")
 _BENCH_SO_PIN, _BENCH_USER_PIN = "bench-so-2468", "bench7pin5"
 
 Progress = Callable[[str], None]
+
+
+def check_key_types(key_types: Sequence[KeyType]) -> tuple[KeyType, ...]:
+    """The key types a temporary SoftHSM token can hold; refuses the others before anything runs.
+
+    SoftHSM implements the PKCS#11 specification's key types only: SM2 is a vendor algorithm
+    there, and the batch and C paths measured here are PKCS#11 ones, so an SKF token cannot
+    stand in (``softskf-bench`` times SM2 signatures on the software SKF token instead).
+    """
+    foreign = [kt.value for kt in key_types if kt not in SPEC_KEY_TYPES]
+    if foreign:
+        raise NotSupported(
+            f"the benchmark signs on a temporary SoftHSM token, which has no {', '.join(foreign)} keys "
+            f"(SoftHSM implements PKCS#11's key types only: {', '.join(k.value for k in SPEC_KEY_TYPES)}); "
+            "for SM2 on the software SKF token see softskf-bench in docs/skf.md")
+    return tuple(key_types)
 
 
 @dataclass(frozen=True)
@@ -256,6 +272,8 @@ def run_bench(
     About ``seconds`` per cell, 10 cells per key type with two thread counts.
     """
     key_types = tuple(key_types or SPEC_KEY_TYPES)
+    if keys is None:
+        check_key_types(key_types)
     cpus = os.cpu_count() or 1
     threads = tuple(sorted(set(threads or (1, cpus))))
     progress = progress or (lambda _: None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .bench import MESSAGE, BenchCell, Progress, _make_bench_token
+from .bench import MESSAGE, BenchCell, Progress, _make_bench_token, check_key_types
 from .errors import InvalidInput
 from .signing.pool import PoolMember, pool_member, sign_many
 from .token import KeyType
@@ -77,7 +77,7 @@ def run_pool_bench(
     """Create ``pool`` SoftHSM tokens in a temporary store and compare them with one of them."""
     if pool < 2:
         raise InvalidInput("a pool benchmark needs at least 2 tokens")
-    kinds = tuple(key_types or (KeyType.RSA2048, KeyType.EC_P256))
+    kinds = check_key_types(key_types or (KeyType.RSA2048, KeyType.EC_P256))
     report = progress or (lambda _: None)
     with _pool_tokens(pool, kinds, report) as tokens:
         members = {kt: [pool_member(t, kt.value) for t in tokens] for kt in kinds}

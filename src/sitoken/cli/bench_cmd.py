@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 import click
 
-from ..bench import BenchReport, Progress, format_report, run_bench
+from ..bench import SPEC_KEY_TYPES, BenchReport, Progress, format_report, run_bench
 from ..bench_pool import PoolRow, format_pool, pool_rows, run_pool_bench
 from ..discovery import open_token
 from ..errors import InvalidInput, ModuleLoadError
@@ -44,8 +44,8 @@ def _threads(text: str | None) -> list[int] | None:
 @click.option("--seconds", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
               help="Time per cell (10 cells per key type with two thread counts).")
 @click.option("--key-types", metavar="LIST",
-              help="Comma-separated key types (default: all): "
-              + ",".join(k.value for k in KeyType))
+              help="Comma-separated key types (default: all SoftHSM has): "
+              + ",".join(k.value for k in SPEC_KEY_TYPES))
 @click.option("--threads", metavar="LIST", help="Thread counts to try (default: 1,<CPU count>).")
 @click.option("--pool", type=click.IntRange(min=2), help="N temporary tokens side by side against one of them.")
 @click.option("--module", "module", metavar="PATH|NAME", help="Measure an existing token of this module.")
