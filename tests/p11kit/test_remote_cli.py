@@ -17,6 +17,7 @@ from testbed.p11kit_bed import CLIENT_MODULE, PROXY_MODULE, SO_PIN, RemoteBed
 
 from cli_support import Outcome
 from sitoken.cli import exitcodes
+from sitoken.pkcs11 import ModuleChoice, resolve_module
 
 pytestmark = pytest.mark.softhsm
 Cli = Callable[..., Outcome]
@@ -33,8 +34,14 @@ def _openssl_verifies(key_pem: Path, data: Path, signature: Path) -> bool:
                     str(data)).returncode == 0
 
 
+def test_short_names_of_p11_kits_modules_are_its_debian_paths() -> None:
+    assert resolve_module("p11-kit-client") == ModuleChoice(CLIENT_MODULE, "p11-kit-client", "option")
+    assert resolve_module("p11-kit-proxy") == ModuleChoice(PROXY_MODULE, "p11-kit-proxy", "option")
+
+
 def test_tokens_keys_sign_verify_csr_cert_and_cms(remote_cli: Cli, tmp_path: Path) -> None:
-    listed = {t["label"] for t in _ok(remote_cli("tokens", "--json")).json()}
+    # The short name of the client module, as docs/remote-tokens.md shows it.
+    listed = {t["label"] for t in _ok(remote_cli("--module", "p11-kit-client", "tokens", "--json")).json()}
     assert {"remote1", "remote2"} <= listed
     assert _ok(remote_cli("pin", "status", "--token", "remote1", "--json")).json()["user"]["state"] == "ok"
     on = ["--token", "remote1", "--pin-env", "PIN"]
@@ -124,7 +131,7 @@ def test_provision_an_applicant_through_the_client(remote_cli: Cli, tmp_path: Pa
 
 def test_the_proxy_module_on_the_local_store(remote_bed: RemoteBed, proxy_env: dict[str, str], tmp_path: Path,
                                              remote_cli: Cli) -> None:
-    env = {**proxy_env, "SITOKEN_MODULE": PROXY_MODULE, "SO_PIN": SO_PIN}
+    env = {**proxy_env, "SITOKEN_MODULE": "p11-kit-proxy", "SO_PIN": SO_PIN}
     _ok(remote_cli("token", "init", "--label", "via-proxy", "--so-pin-env", "SO_PIN", "--force", env=env))
     _ok(remote_cli("pin", "init", "--token", "via-proxy", "--so-pin-env", "SO_PIN", "--new-pin-env", "PIN", env=env))
     on = ["--token", "via-proxy", "--pin-env", "PIN"]

@@ -86,7 +86,8 @@ def selection_options(f: F) -> F:
     return click.option(
         "--module", "module_", metavar="PATH|NAME|skf[:PATH]", expose_value=False, callback=_store("module"),
         envvar=None,
-        help="PKCS#11 module: a path, softhsm, opensc, a p11-kit name, or sim; "
+        help="PKCS#11 module: a path, softhsm, opensc, p11-kit-client, p11-kit-proxy, "
+             "a p11-kit name, or sim; "
              "skf for the software SKF token, skf:PATH for a vendor's SKF library.",
     )(f)
 

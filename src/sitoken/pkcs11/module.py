@@ -24,6 +24,9 @@ from .errors import error_for_rv, length_error
 from .session import Session
 from .softhsm import active_store_conf, softhsm_module
 
+P11KIT_DIRS = ("/usr/share/p11-kit/modules", "/etc/pkcs11/modules")
+P11KIT_LIBDIRS = ("/usr/lib/x86_64-linux-gnu/pkcs11", "/usr/lib/aarch64-linux-gnu/pkcs11", "/usr/lib/pkcs11")
+
 #: Module names sitoken knows without p11-kit's help.
 KNOWN_MODULES: dict[str, Callable[[], str | None]] = {
     "softhsm": softhsm_module,
@@ -33,9 +36,16 @@ KNOWN_MODULES: dict[str, Callable[[], str | None]] = {
         "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
         "/usr/lib/opensc-pkcs11.so",
     ),
+    # p11-kit's own modules are not registered with p11-kit, so they get names here (remote-tokens.md):
+    # the client of a `p11-kit server` (Debian p11-kit-modules) and the proxy of every registered
+    # module, `remote:` ones included (Debian p11-kit).
+    "p11-kit-client": lambda: _first_existing(*(os.path.join(d, "p11-kit-client.so") for d in P11KIT_LIBDIRS)),
+    "p11-kit-proxy": lambda: _first_existing(
+        "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so",
+        "/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so",
+        "/usr/lib/p11-kit-proxy.so",
+    ),
 }
-P11KIT_DIRS = ("/usr/share/p11-kit/modules", "/etc/pkcs11/modules")
-P11KIT_LIBDIRS = ("/usr/lib/x86_64-linux-gnu/pkcs11", "/usr/lib/aarch64-linux-gnu/pkcs11", "/usr/lib/pkcs11")
 
 
 @dataclass(frozen=True)
@@ -91,8 +101,8 @@ def discover_modules() -> list[ModuleChoice]:
 def resolve_module(spec: str | None) -> ModuleChoice:
     """``--module`` value, then ``SITOKEN_MODULE``, else the simulated token store.
 
-    A spec is a path, or a name: ``softhsm``, ``opensc``, a p11-kit module name,
-    or ``sim`` (SoftHSM on sitoken's own store).
+    A spec is a path, or a name: ``softhsm``, ``opensc``, ``p11-kit-client``, ``p11-kit-proxy``,
+    a p11-kit module name, or ``sim`` (SoftHSM on sitoken's own store).
     """
     source = "option"
     if spec is None:
