@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from testbed.pg_bed import PgBed
 from pg_support import psql
 from sitoken.errors import JournalError
 from sitoken.provisioning.audit import AuditLog, DatabaseAuditLog
-from sitoken.provisioning.claims import ClaimHeld, holder_resource
+from sitoken.provisioning.claims import ClaimHeld, holder_resource, token_resource
 from sitoken.provisioning.journal import Journal, journal_report
 from sitoken.provisioning.journal_store import SCHEMA_VERSION
 
@@ -145,3 +146,32 @@ def test_a_password_in_the_url_is_never_shown(hall_url: str) -> None:
     with pytest.raises(JournalError) as refused:
         Journal(url)
     assert secret not in str(refused.value) and "***" in str(refused.value)
+
+
+def _show(location: str | Path, *args: str) -> str:
+    from click.testing import CliRunner
+
+    from sitoken.cli import cli
+
+    done = CliRunner().invoke(cli, ["journal", "show", "--journal", str(location), *args])
+    assert done.exit_code == 0, done.output
+    return done.stdout
+
+
+def test_journal_show_lists_who_holds_what(journal_at: str | Path) -> None:
+    other = "440305200002292462"
+    with Journal(journal_at, operator="clerk-9") as journal, Journal(journal_at, operator="b", lease=0.2) as brief:
+        journal.claim(holder_resource(KEY))
+        brief.claim(token_resource("SERIAL-7"))
+        time.sleep(0.3)  # brief's lease runs out: listed, as stale
+        claims = json.loads(_show(journal_at, "--json"))["claims"]
+        text = _show(journal_at)
+        assert json.loads(_show(journal_at, "--json", "--applicant-id", other))["claims"] == []
+        assert [c["resource"] for c in json.loads(_show(journal_at, "--json", "--applicant-id", KEY))["claims"]] \
+            == ["holder:1101**********1239"]
+    assert [(c["resource"], c["operator"], c["live"]) for c in claims] == [
+        ("holder:1101**********1239", "clerk-9", True), ("token:SERIAL-7", "b", False)]
+    assert all(c["pid"] == os.getpid() and c["expires"] for c in claims)
+    assert KEY not in text and f"claim holder:1101**********1239: clerk-9, pid {os.getpid()}" in text
+    assert "token:SERIAL-7" in text and "stale" in text
+    assert json.loads(_show(journal_at, "--json"))["claims"] == []  # closing the journals released them

@@ -30,7 +30,7 @@ from ..provisioning.holder_pins import (
     holder_context,
 )
 from ..provisioning.issuers import FileHandoffIssuer, Issuer, LocalCAIssuer
-from ..provisioning.journal import Journal, default_state_dir, journal_location, mask
+from ..provisioning.journal import Journal, claim_to_dict, default_state_dir, journal_location, mask
 from ..provisioning.journal_store import SCHEMA_VERSION, copy_rows
 from ..provisioning.profiles import load_profiles
 from ..provisioning.workflow import Counter, ProvisionResult
@@ -535,11 +535,12 @@ def journal_show(journal_path: str | None, applicant_id: str | None, events: boo
         rows = [e.to_dict() for e in journal.enrolments(key)]
         wanted = {r["enrolment"] for r in rows}
         log = [e.to_dict() for e in journal.events() if e.enrolment in wanted] if events else []
+        claims = [claim_to_dict(c) for c in journal.claims(key)]
         where = str(journal.path)
-    data: dict[str, object] = {"journal": where, "enrolments": rows}
+    data: dict[str, object] = {"journal": where, "enrolments": rows, "claims": claims}
     if events:
         data["events"] = log
-    emit(data, lambda: _journal_text(rows, log))
+    emit(data, lambda: _journal_text(rows, log, claims))
 
 
 @journal_group.command("migrate")
@@ -605,11 +606,14 @@ def _copy_audit(path: Path, target: Journal) -> int:
     return len(entries)
 
 
-def _journal_text(rows: list[dict[str, object]], log: list[dict[str, object]]) -> str:
+def _journal_text(rows: list[dict[str, object]], log: list[dict[str, object]],
+                  claims: list[dict[str, object]]) -> str:
     lines = [f"{r['enrolment']:>4} {r['subject']} {r['purpose']:<8} {r['state']:<21} token {r['token_label']} "
              f"cert {r['certificate_serial'] or '-'}" + (f"  error: {r['last_error']}" if r["last_error"] else "")
              for r in rows]
     lines += [f"  #{e['enrolment']} {e['at']} {e['step']}: {e['outcome']} {e['detail']}" for e in log]
+    lines += [f"claim {c['resource']}: {c['operator']}, pid {c['pid']} on {c['host']}, lease until {c['expires']}"
+              + ("" if c["live"] else " (stale: its owner is gone or its lease ran out)") for c in claims]
     return "\n".join(lines) or "the journal is empty"
 
 

@@ -35,8 +35,8 @@ from .claims import Claim, ClaimHeld, ClaimLost, ClaimStore, Owner, holder_resou
 from .hall import counter_name
 from .journal_store import CLOSED_STATES, SCHEMA_VERSION, Conflict, Store, is_database_url, open_store
 
-__all__ = ["JOURNAL_ENV", "OPEN_STATES", "STEPS", "Enrolment", "Event", "Journal", "default_state_dir",
-           "journal_location", "journal_report", "mask"]
+__all__ = ["JOURNAL_ENV", "OPEN_STATES", "STEPS", "Enrolment", "Event", "Journal", "claim_to_dict",
+           "default_state_dir", "journal_location", "journal_report", "mask"]
 
 #: The workflow, in order; an enrolment's state is the last step completed.
 STEPS = (
@@ -62,6 +62,13 @@ def _what(resource: str) -> str:
 
 def now_text() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def claim_to_dict(claim: Claim) -> dict[str, object]:
+    """A claim for listings: what it is on (an ID number masked), who holds it, until when, live or not."""
+    kind, _, name = claim.resource.partition(":")
+    return {"resource": f"{kind}:{mask(name) if kind == 'holder' else name}", **claim.to_dict(),
+            "live": claim.live()}
 
 
 def mask(subject_key: str) -> str:
@@ -312,6 +319,14 @@ class Journal:
         finally:
             if resource in self._held:
                 self.release(resource)
+
+    def claims(self, subject_key: str | None = None) -> list[Claim]:
+        """The claims the journal holds now, live or not (``Claim.live``), in resource order;
+        with ``subject_key``, that holder's only. For ``journal show``: who works on what."""
+        where, args = ("WHERE resource=?", (holder_resource(subject_key),)) if subject_key else ("", ())
+        rows = self._store.execute("SELECT resource, host, pid, started, connection, operator, expires "
+                                   f"FROM claims {where} ORDER BY resource", args)
+        return [Claim(r[0], Owner(r[1], r[2], r[3], r[4], r[5]), r[6]) for r in rows]
 
     def _claim_row(self, db: Any, resource: str) -> Claim | None:
         row = db.execute("SELECT host, pid, started, connection, operator, expires FROM claims WHERE resource=?",
