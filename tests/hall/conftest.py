@@ -2,38 +2,28 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from testbed.pg_bed import PgBed
 
+from pg_support import journal_on
+
 # The counters here run the provisioning suite's applicants and child environments.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "provisioning"))
 
 
-def migrate(url: str) -> None:
-    """What a hall's administrator does once: ``sitoken journal migrate``."""
-    done = subprocess.run([sys.executable, "-m", "sitoken", "journal", "migrate", "--journal", url, "--json"],
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 @pytest.fixture
-def hall_url(fresh_database: str) -> str:
+def hall_url(migrated_database: str) -> str:
     """A migrated, empty PostgreSQL journal."""
-    migrate(fresh_database)
-    return fresh_database
+    return migrated_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def journal_at(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     """A journal location on each backend: the same behaviour is expected of both."""
-    if request.param == "sqlite":
-        return tmp_path / "journal.sqlite"
-    url: str = request.getfixturevalue("hall_url")
-    return url
+    return journal_on(request, tmp_path / "journal.sqlite")
 
 
 @pytest.fixture

@@ -19,7 +19,14 @@ def bed(tmp_path: Path, softhsm_path: str) -> Bed:
 
 
 @pytest.fixture()
-def make_counter(bed: Bed) -> Iterator[Callable[..., Any]]:
+def journal_at(bed: Bed) -> str | Path:
+    """Where the counters keep their journal: the SQLite file of the bed (a module that runs on
+    both backends overrides this fixture with ``pg_support.journal_on``)."""
+    return bed.journal
+
+
+@pytest.fixture()
+def make_counter(bed: Bed, journal_at: str | Path) -> Iterator[Callable[..., Any]]:
     """Build Counters on the SoftHSM bed; every journal they open is closed at the end."""
     from sitoken.pin import Pin
     from sitoken.provisioning.audit import AuditLog
@@ -32,7 +39,7 @@ def make_counter(bed: Bed) -> Iterator[Callable[..., Any]]:
 
     def make(*, holder_pin: str = HOLDER_PIN, issuer: Any = None, holder_pins: Any = None,
              so_pin: str | None = SO_PIN) -> Counter:
-        journal = Journal(bed.journal, operator="clerk-7")
+        journal = Journal(journal_at, operator="clerk-7")
         journals.append(journal)
         return Counter(journal, AuditLog(bed.audit, "clerk-7"), issuer or LocalCAIssuer(bed.ca),
                        holder_pins=holder_pins or FixedPin(Pin(holder_pin)),

@@ -99,25 +99,26 @@ def many_applicants(count: int, seed: int = 7) -> list[dict[str, Any]]:
     return out
 
 
-# Run in a child with the batch's own token store: lists every token, and logs in to each
-# journalled one with the holder's generated PIN to list its keys and certificates.
+# Run in a child with the batch's own token store and journal (the state directory's SQLite file,
+# or $SITOKEN_JOURNAL): reads the journal through its interface, lists every token, and logs in to
+# each journalled one with the holder's generated PIN to list its keys and certificates.
 INSPECT = r"""
-import json, sqlite3, sys
+import collections, json, sys
 from pathlib import Path
 from sitoken.certs import load_certificates
 from sitoken.certs.ontoken import token_certificates
 from sitoken.discovery import list_tokens, open_token
 from sitoken.pin import Pin
+from sitoken.provisioning.journal import Journal, journal_location
 state, pins = Path(sys.argv[1]), Path(sys.argv[2])
-db = sqlite3.connect(state / "journal.sqlite")
-rows = db.execute("SELECT subject_key, state, token_serial, key_id, certificate FROM enrolments").fetchall()
+with Journal(journal_location(), operator="inspect") as journal:
+    rows = [(e.subject_key, e.state, e.token_serial, e.key_id, e.certificate) for e in journal.enrolments()]
+    events, claims = journal.events(), journal.claims()
 out = {"tokens": [[t.label, t.serial] for t in list_tokens()], "enrolments": [], "issued": 0,
-       "claims": db.execute("SELECT count(*) FROM claims").fetchone()[0],
-       "done_events": db.execute("SELECT enrolment, count(*) FROM events WHERE step='done' "
-                                 "GROUP BY enrolment").fetchall(),
-       "takeovers": db.execute("SELECT count(*) FROM events WHERE step='claim-takeover'").fetchone()[0],
-       "restarts": db.execute("SELECT count(*) FROM events WHERE detail LIKE '%simulated token destroyed%'"
-                              ).fetchone()[0]}
+       "claims": len(claims),
+       "done_events": sorted(collections.Counter(e.enrolment for e in events if e.step == "done").items()),
+       "takeovers": sum(e.step == "claim-takeover" for e in events),
+       "restarts": sum("simulated token destroyed" in json.dumps(e.detail, ensure_ascii=False) for e in events)}
 for key, st, serial, key_id, cert in rows:
     token = open_token(serial)
     token.login(Pin((pins / f"{key}.pin").read_text().strip()))

@@ -1,4 +1,8 @@
-"""The journal and audit log: reconciling half-done steps, owner-only files, and never a PIN."""
+"""The journal and audit log: reconciling half-done steps, owner-only files, and never a PIN.
+
+The journal's tests run on both backends (``journal_at``): a counter's SQLite file and a hall's
+PostgreSQL database on the suite's shared server; what only a file has (WAL, file modes) on SQLite.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 import pytest
 from prov_support import HOLDER_PIN, ORG, PERSON, SO_PIN, Bed, open_by_label, validated
 
+from pg_support import journal_on
 from sitoken.certs import to_pem
 from sitoken.certs.ontoken import install_certificates, token_certificates
 from sitoken.errors import JournalError
@@ -21,6 +26,12 @@ from sitoken.provisioning.holder_pins import GeneratedPins
 from sitoken.provisioning.journal import Journal
 
 KEY = PERSON["id_number"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_at(request: pytest.FixtureRequest, bed: Bed) -> str | Path:
+    """Every journal test that takes the journal's location runs on SQLite and on PostgreSQL."""
+    return journal_on(request, bed.journal)
 
 
 class Stop(Exception):
@@ -127,8 +138,8 @@ def test_unfinished_enrolment_needs_resume(make_counter: Any) -> None:
     assert make_counter().provision(validated(PERSON), resume=True).state == "done"
 
 
-def test_a_second_open_enrolment_for_one_holder_is_refused_by_the_database(bed: Bed) -> None:
-    journal = Journal(bed.journal)
+def test_a_second_open_enrolment_for_one_holder_is_refused_by_the_database(journal_at: str | Path) -> None:
+    journal = Journal(journal_at)
     journal.claim(holder_resource(KEY))
     journal.start(KEY, "personal", PERSON)
     with pytest.raises(JournalError):
@@ -147,21 +158,30 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_records_are_owner_only_and_hold_no_pin(make_counter: Any, bed: Bed) -> None:
+def _database_text(location: str | Path) -> bytes:
+    """Every row of every journal table, read through the store: what a database holds."""
+    with Journal(location) as journal:
+        tables = ("holders", "enrolments", "events", "claims") + (("audit",) if journal.backend == "postgresql" else ())
+        rows = [journal.store.execute(f"SELECT * FROM {table}").fetchall() for table in tables]
+    return repr(rows).encode()
+
+
+def test_records_are_owner_only_and_hold_no_pin(make_counter: Any, bed: Bed, journal_at: str | Path) -> None:
     old_umask = os.umask(0o022)
     try:
         pins = GeneratedPins(bed.root / "pins")
         counter = make_counter(holder_pins=pins)
         counter.provision(validated(PERSON))
         counter.provision(validated(ORG))
-        files = [bed.journal, bed.audit, *[p for p in (bed.journal.with_name("journal.sqlite-wal"),
-                                                       bed.journal.with_name("journal.sqlite-shm")) if p.exists()]]
+        sqlite_files = [bed.journal, *[p for p in (bed.journal.with_name("journal.sqlite-wal"),
+                                                   bed.journal.with_name("journal.sqlite-shm")) if p.exists()]]
+        files = [bed.audit, *(sqlite_files if journal_at == bed.journal else [])]
         assert all(_mode(f) == 0o600 for f in files), {str(f): oct(_mode(f)) for f in files}
         pin_files = sorted((bed.root / "pins").glob("*.pin"))
         assert [p.stem for p in pin_files] == sorted([KEY, ORG["credit_code"]])
         assert all(_mode(p) == 0o600 for p in pin_files)
         secrets = [SO_PIN, HOLDER_PIN, *(p.read_text().strip() for p in pin_files)]
-        blob = b"".join(f.read_bytes() for f in files)
+        blob = b"".join(f.read_bytes() for f in files) + _database_text(journal_at)
         for secret in secrets:
             assert secret.encode() not in blob
     finally:
