@@ -12,7 +12,7 @@ from asn1crypto import cms
 from cli_support import Outcome, invoke
 from sitoken.certs import to_pem
 from sitoken.certs.sm2ca import Sm2LocalCA
-from sitoken.sm2 import SM2_WITH_SM3_OID, SM3_OID, sm3
+from sitoken.sm2 import SM2_SIGN_OID, SM2_WITH_SM3_OID, SM3_OID, sm3
 from skf_bed import SO_PIN, USER_PIN, openssl_verifies
 
 PINS = {"SO": SO_PIN, "PIN": USER_PIN}
@@ -89,6 +89,47 @@ def test_sm2_cms_with_a_configured_signer_id_verifies_only_with_that_id(tmp_path
     base = ["verify", "--cms", "--trust", str(tmp_path / "root.pem"), "--sig", str(tmp_path / "doc.p7s"), "--json"]
     assert cli(*base, "--sm2-id", "zs@example.cn").code == 0
     assert cli(*base).code == 1  # the default ID does not match
+
+
+def _der_oid(dotted: str) -> bytes:
+    """An OID's DER, by openssl (not asn1crypto, which the code under test registers the OIDs with)."""
+    run = subprocess.run(["openssl", "asn1parse", "-genstr", f"OID:{dotted}", "-out", "/dev/stdout", "-noout"],
+                         capture_output=True, check=True)
+    return run.stdout
+
+
+def test_gmt0010_identifiers_on_output_round_trip_and_the_attributes_verify_in_openssl(
+        tmp_path: Path, holder: list[str]) -> None:
+    signed = cli("sign", *holder, "--key", "sign1", "--cms", "--gmt0010", "--attached", "--in", str(tmp_path / "doc"),
+                 "--out", str(tmp_path / "doc.p7s"), "--pin-env", "PIN", "--json")
+    assert signed.code == 0, signed.err
+    der = (tmp_path / "doc.p7s").read_bytes()
+    gmt_signed, gmt_data = _der_oid("1.2.156.10197.6.1.4.2.2"), _der_oid("1.2.156.10197.6.1.4.2.1")
+    header = 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
+    assert der[header:header + len(gmt_signed)] == gmt_signed  # ContentInfo.contentType, after the outer header
+    assert _der_oid("1.2.840.113549.1.7.2") not in der and _der_oid("1.2.840.113549.1.7.1") not in der
+    assert der.count(gmt_data) == 2  # the encapsulated content's type and the content-type attribute
+    info = _signer_info(tmp_path / "doc.p7s")
+    assert info["signature_algorithm"]["algorithm"].dotted == SM2_SIGN_OID
+    attributes = b"\x31" + info["signed_attrs"].dump()[1:]
+    assert gmt_data in attributes
+    spki = cms.ContentInfo.load(der)["content"]["certificates"][0].chosen.public_key.dump()
+    assert openssl_verifies(spki, attributes, info["signature"].native)
+    verified = cli("verify", "--cms", "--trust", str(tmp_path / "root.pem"), "--sig", str(tmp_path / "doc.p7s"),
+                   "--json")
+    assert verified.code == 0 and verified.json()["mechanism"] == "sm2-sm3", verified.out + verified.err
+    assert verified.json()["detached"] is False
+    # The content-type attribute must name the content's type: a PKCS#7 `data` attribute in a GM/T 0010
+    # message (as a forger swapping the types would leave it) is refused.
+    forged = cms.ContentInfo.load(der)
+    forged["content"]["encap_content_info"] = {"content_type": "data", "content": DOC}
+    (tmp_path / "forged.p7s").write_bytes(forged.dump(force=True))
+    refused = cli("verify", "--cms", "--trust", str(tmp_path / "root.pem"), "--sig", str(tmp_path / "forged.p7s"),
+                  "--json")
+    assert refused.code == 1 and "content-type" in refused.json()["reason"], refused.out
+    alone = cli("sign", *holder, "--key", "sign1", "--gmt0010", "--in", str(tmp_path / "doc"),
+                "--out", str(tmp_path / "raw.sig"), "--pin-env", "PIN")
+    assert alone.code == 2 and not (tmp_path / "raw.sig").exists()
 
 
 def test_openssl_cms_cannot_verify_sm2_so_the_test_does_not_rely_on_it(tmp_path: Path, holder: list[str]) -> None:

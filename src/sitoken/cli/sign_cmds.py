@@ -38,12 +38,14 @@ from .key_cmds import MECHANISMS
 @SM2_ID_OPTION
 @click.option("--cms", is_flag=True, help="Write CMS SignedData (DER) with the key's certificate and chain.")
 @click.option("--attached", is_flag=True, help="With --cms: carry the content inside the signature.")
+@click.option("--gmt0010", is_flag=True,
+              help="With --cms on an SM2 key: GM/T 0010 content types (1.2.156.10197.6.1.4.2.x) and SM2-1.")
 @overwrite_option
 @pin_options("pin", "user PIN")
 @final_try_option
 @json_option
 def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bool, sm2_id: str | None, cms: bool,
-         attached: bool, force: bool, allow_final_try: bool) -> None:
+         attached: bool, gmt0010: bool, force: bool, allow_final_try: bool) -> None:
     """Sign a file with a key on the token.
 
     \b
@@ -51,9 +53,10 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
       sitoken sign --key sign-key --in contract.pdf --out contract.sig --pin-env PIN
       sitoken sign --key rsa-key --mechanism rsa-pss-sha256 --in data --out data.sig
       sitoken sign --key sign-key --cms --in contract.pdf --out contract.p7s   # needs the key's certificate
-def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bool, sm2_id: str | None, cms: bool,
-         attached: bool, force: bool, allow_final_try: bool) -> None:
+      sitoken sign --module skf --token KEY1 --key sign --cms --gmt0010 --in contract.pdf --out contract.p7s
     """
+    if gmt0010 and not cms:
+        raise click.UsageError("--gmt0010 names CMS content types: use it with --cms")
     check_output(out, force=force, inputs=[in_])
     token = open_selected()
     token.sm2_id = sm2_id_bytes(sm2_id)
@@ -62,7 +65,7 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
     key_type = token.find_key(selector).key_type
     mech = chosen_mechanism(mechanism, key_type)
     if cms:
-        signature = _cms_signature(token, selector, data, mech, attached)
+        signature = _cms_signature(token, selector, data, mech, attached, gmt0010)
     else:
         signature = token.sign(selector, data, mech)
         if raw_ecdsa and mech.facts.token_output == "raw-rs" and key_type is not None:
@@ -73,14 +76,16 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
          f"signed {in_} with {selector!r} ({mech.value}, {kind}); signature in {out}")
 
 
-def _cms_signature(token: Token, selector: str, data: bytes, mech: Mechanism, attached: bool) -> bytes:
+def _cms_signature(token: Token, selector: str, data: bytes, mech: Mechanism, attached: bool,
+                   gmt0010: bool) -> bytes:
     # CMS pulls in certificates and asn1crypto's CMS: loaded here, so a raw signature does not pay.
     from ..certs.ontoken import TokenSigner, certificate_for_key, chain_for
     from ..signing.cms import sign_cms
 
     cert = certificate_for_key(token, selector)
     chain = chain_for(token, cert)[1:]
-    return sign_cms(TokenSigner(token, selector), cert.der, data, chain=chain, detached=not attached, mechanism=mech)
+    return sign_cms(TokenSigner(token, selector), cert.der, data, chain=chain, detached=not attached, mechanism=mech,
+                    gmt0010=gmt0010)
 
 
 @click.command("verify")

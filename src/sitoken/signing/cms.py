@@ -24,8 +24,9 @@ from ..certs.parse import MAX_CHAIN, ParsedCertificate, parse_certificate, publi
 from ..certs.path import validate_path
 from ..certs.sniff import expected
 from ..errors import InvalidInput, KeyNotFound, SignatureInvalid
-from ..sm2 import DEFAULT_ID, SM3_OID, sm3
+from ..sm2 import DEFAULT_ID, SM2_SIGN_OID, SM3_OID, sm3
 from ..token import Mechanism
+from . import gmt0010 as gmt
 
 _DIGESTS = ("sha256", "sha384", "sha512", "sm3")
 # asn1crypto names no SM3: its DigestAlgorithm carries, and reads back, the dotted OID.
@@ -108,9 +109,9 @@ def _signing_certificate_v2(cert: ParsedCertificate) -> dict[str, object]:
 
 
 def _signed_attributes(cert: ParsedCertificate, digest: bytes,
-                       signing_time: datetime) -> cms.CMSAttributes:
+                       signing_time: datetime, content_type: str) -> cms.CMSAttributes:
     return cms.CMSAttributes([
-        {"type": "content_type", "values": ["data"]},
+        {"type": "content_type", "values": [content_type]},
         {"type": "signing_time", "values": [_cms_time(signing_time)]},
         {"type": "message_digest", "values": [digest]},
         {"type": "signing_certificate_v2", "values": [_signing_certificate_v2(cert)]},
@@ -134,6 +135,7 @@ def sign_cms(
     detached: bool = True,
     mechanism: Mechanism | None = None,
     signing_time: datetime | None = None,
+    gmt0010: bool = False,
 ) -> bytes:
     """A DER CMS SignedData over ``data`` by the key behind ``certificate_der``.
 
@@ -142,8 +144,13 @@ def sign_cms(
     in the CMS so a verifier needs only its trust anchor. An SM2 key signs
     SM2-with-SM3 over the attributes with the signer's SM2 ID; the content
     digest is SM3 (RFC 5652 structure with the GM/T 0006 identifiers).
+    ``gmt0010`` (SM2 only) writes GM/T 0010's content types (1.2.156.10197.6.1.4.2.x)
+    and signature identifier SM2-1 instead of PKCS#7's and SM2-with-SM3.
     """
     mechanism = choose_mechanism(signer.key_type, mechanism)
+    if gmt0010 and mechanism.family != "sm2":
+        raise InvalidInput("GM/T 0010 identifiers are for SM2 signatures, not " + mechanism.value)
+    data_type, signed_type = (gmt.DATA, gmt.SIGNED_DATA) if gmt0010 else ("data", "signed_data")
     cert = parse_certificate(certificate_der)
     if not public_key_matches(cert.der, signer.public_key_der()):
         raise KeyNotFound("the certificate is not for this signing key")
@@ -151,7 +158,7 @@ def sign_cms(
     digest_name = _digest_name(mechanism)
     attributes = _signed_attributes(
         cert, _digest(digest_name, data),
-        signing_time or datetime.now(timezone.utc),
+        signing_time or datetime.now(timezone.utc), data_type,
     )
     # The signature covers the attributes encoded as a SET OF (tag 0x31), not as the [0] field.
     signature = sign_checked(signer, attributes.dump(), mechanism)
@@ -162,18 +169,18 @@ def sign_cms(
             "issuer": tbs["issuer"], "serial_number": tbs["serial_number"]}),
         "digest_algorithm": _digest_algorithm(digest_name),
         "signed_attrs": attributes,
-        "signature_algorithm": signature_algorithm(mechanism),
+        "signature_algorithm": {"algorithm": SM2_SIGN_OID} if gmt0010 else signature_algorithm(mechanism),
         "signature": signature,
     })
     signed_data = cms.SignedData({
         "version": "v1",
         "digest_algorithms": [_digest_algorithm(digest_name)],
-        "encap_content_info": {"content_type": "data", "content": None if detached else data},
+        "encap_content_info": {"content_type": data_type, "content": None if detached else data},
         "certificates": [cms.CertificateChoices(name="certificate", value=c.asn1)
                          for c in [cert, *extra]],
         "signer_infos": [signer_info],
     })
-    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump())
+    return bytes(cms.ContentInfo({"content_type": signed_type, "content": signed_data}).dump())
 
 
 # ---------------------------------------------------------------------------- verification
@@ -184,8 +191,9 @@ def _load_signed_data(cms_der: bytes) -> cms.SignedData:
         raise InvalidInput("the signature is empty")
     try:
         info = cms.ContentInfo.load(cms_der, strict=True)
-        if info["content_type"].native != "signed_data":
-            raise InvalidInput(f"CMS content is {info['content_type'].native}, not signed data")
+        content_type = info["content_type"].native
+        if content_type not in gmt.SIGNED_DATA_TYPES:
+            raise InvalidInput(f"CMS content is {content_type}, not signed data")
         signed: cms.SignedData = info["content"]
         _parse_eagerly(signed)
     except InvalidInput:
@@ -213,7 +221,7 @@ def _parse_eagerly(signed: cms.SignedData) -> None:
 
 def _content(signed: cms.SignedData, data: bytes | None) -> tuple[bytes, bool]:
     embedded = signed["encap_content_info"]["content"].native
-    if signed["encap_content_info"]["content_type"].native != "data":
+    if signed["encap_content_info"]["content_type"].native not in gmt.DATA_TYPES:
         raise SignatureInvalid("the signed content is not of type data")
     if embedded is None and data is None:
         raise InvalidInput("the signature is detached: give the signed data too")
@@ -279,10 +287,12 @@ def _read_attributes(signer_info: cms.SignerInfo) -> _Attributes | None:
     return _Attributes(checked, tuple(others))
 
 
-def _check_attributes(attrs: _Attributes, digest: bytes, cert: ParsedCertificate) -> datetime | None:
+def _check_attributes(attrs: _Attributes, digest: bytes, cert: ParsedCertificate,
+                      encapsulated: str) -> datetime | None:
     content_type = attrs.checked.get("content_type")
-    if content_type is None or content_type.native != "data":
-        raise SignatureInvalid("the content-type attribute is missing or not data")
+    # RFC 5652 §11.1: the attribute names the encapsulated content's type (data, PKCS#7's or GM/T 0010's).
+    if content_type is None or content_type.native != encapsulated:
+        raise SignatureInvalid("the content-type attribute is missing or not the content's type")
     message_digest = attrs.checked.get("message_digest")
     if message_digest is None or message_digest.native != digest:
         raise SignatureInvalid("the data does not match the signature's message digest")
@@ -347,7 +357,8 @@ def verify_cms(
         raise SignatureInvalid(f"digest algorithm {digest_name} is not supported")
     signing_time, attributes = None, _read_attributes(signer_info)
     if attributes is not None:
-        signing_time = _check_attributes(attributes, _digest(digest_name, content), cert)
+        signing_time = _check_attributes(attributes, _digest(digest_name, content), cert,
+                                         signed["encap_content_info"]["content_type"].native)
     mechanism = _verify_signer(signer_info, cert, content, digest_name, sm2_id or DEFAULT_ID)
     checked_at = (at or signing_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
     path = validate_path(cert, [c for c in certs if c is not cert], trust, checked_at)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from . import sm4
 from .encoding import (
     DEFAULT_ID,
+    GMT0010_DATA_OID,
+    GMT0010_ENVELOPED_DATA_OID,
+    GMT0010_SIGNED_DATA_OID,
     SM2_CURVE_OID,
     SM2_ENCRYPT_OID,
     SM2_SIGN_OID,
     SM2_WITH_SM3_OID,
     SM3_OID,
+    SM4_CBC_OID,
     Sm2Ciphertext,
     check_point,
     e_value,
@@ -24,11 +28,15 @@ from .keys import Sm2PrivateKey, Sm2PublicKey
 
 __all__ = [
     "DEFAULT_ID",
+    "GMT0010_DATA_OID",
+    "GMT0010_ENVELOPED_DATA_OID",
+    "GMT0010_SIGNED_DATA_OID",
     "SM2_CURVE_OID",
     "SM2_ENCRYPT_OID",
     "SM2_SIGN_OID",
     "SM2_WITH_SM3_OID",
     "SM3_OID",
+    "SM4_CBC_OID",
     "Sm2Ciphertext",
     "Sm2PrivateKey",
     "Sm2PublicKey",

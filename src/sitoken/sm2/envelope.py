@@ -15,10 +15,8 @@ from asn1crypto import algos, core
 
 from ..errors import InvalidInput
 from . import sm4
-from .encoding import SIZE, Sm2Ciphertext, _Sm2Cipher, check_point
+from .encoding import SIZE, SM4_ECB_OID, Sm2Ciphertext, _Sm2Cipher, check_point
 from .keys import Sm2PrivateKey, Sm2PublicKey
-
-SM4_ECB_OID = "1.2.156.10197.1.104.1"
 
 
 class _Sm2EnvelopedKey(core.Sequence):  # type: ignore[misc]
