@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -316,6 +317,17 @@ def read_input(path: str) -> bytes:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+
+
+def cms_der(data: bytes) -> bytes:
+    """CMS files come as DER or as PEM ('-----BEGIN CMS-----' / PKCS7)."""
+    if not data.lstrip().startswith(b"-----BEGIN"):
+        return data
+    lines = [line for line in data.strip().splitlines() if not line.startswith(b"-----")]
+    try:
+        return base64.b64decode(b"".join(lines), validate=True)
+    except ValueError:
+        raise InvalidInput("the CMS file is neither DER nor valid PEM") from None
 
 
 def check_output(path: str | None, *, force: bool, inputs: Iterable[str] = ()) -> None:

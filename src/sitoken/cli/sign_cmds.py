@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import click
 
 from .. import algorithms, pubkey
@@ -13,6 +11,7 @@ from . import exitcodes
 from .common import (
     SM2_ID_OPTION,
     check_output,
+    cms_der,
     emit,
     final_try_option,
     json_option,
@@ -148,7 +147,7 @@ def _verify_cms(in_: str | None, sig: str, trust_file: str | None, sm2_id: bytes
 
     trust = load_certificates(read_input(trust_file)) if trust_file else _token_trust()
     try:
-        result = verify_cms(_cms_der(read_input(sig)), data, trust=trust, sm2_id=sm2_id)
+        result = verify_cms(cms_der(read_input(sig)), data, trust=trust, sm2_id=sm2_id)
     except SignatureInvalid as exc:
         _verdict(False, {"valid": False, "reason": str(exc)}, str(exc))
         return
@@ -165,17 +164,6 @@ def _token_trust() -> list[bytes]:
     except TokenError as exc:
         raise click.UsageError(f"give --trust CA.pem (no token to take trust anchors from: {exc})") from None
     return [c.der for c in token.certificates()]
-
-
-def _cms_der(data: bytes) -> bytes:
-    """CMS files come as DER or as PEM ('-----BEGIN CMS-----' / PKCS7)."""
-    if not data.lstrip().startswith(b"-----BEGIN"):
-        return data
-    lines = [line for line in data.strip().splitlines() if not line.startswith(b"-----")]
-    try:
-        return base64.b64decode(b"".join(lines), validate=True)
-    except ValueError:
-        raise InvalidInput("the CMS file is neither DER nor valid PEM") from None
 
 
 def _verification_key(selector: str | None, pubkey_file: str | None) -> tuple[bytes, KeyType | None, Token | None]:

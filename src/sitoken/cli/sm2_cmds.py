@@ -1,13 +1,22 @@
-"""CLI: the SM2 encryption key of an SKF container: import a KMC's envelope, decrypt with it."""
+"""CLI: the SM2 encryption key of an SKF container: import a KMC's envelope, decrypt with it (raw or CMS)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import NotSupported
 from ..token import Token
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..signing.enveloped import KeyDecryptor, OpenedEnvelope
+    from ..sm2 import Sm2Ciphertext
 from .common import (
     check_output,
+    cms_der,
     emit,
     json_option,
     login,
@@ -59,24 +68,45 @@ def import_envelope(selector: str, envelope_file: str) -> None:
 @click.option("--key", "selector", required=True, help="The encryption key: CONTAINER/enc.")
 @click.option("--in", "in_", required=True, help="SM2 ciphertext (GM/T 0009 DER, as openssl pkeyutl -encrypt writes).")
 @click.option("--out", required=True, help="The plaintext, or - for stdout.")
+@click.option("--cms", is_flag=True, help="The input is CMS EnvelopedData (DER or PEM; PKCS#7 or GM/T 0010 types) "
+              "addressed to the key's certificate.")
 @overwrite_option
 @pin_options("pin", "user PIN")
 @json_option
-def decrypt(selector: str, in_: str, out: str, force: bool) -> None:
-    """Decrypt an SM2 ciphertext with a container's encryption key on the token.
+def decrypt(selector: str, in_: str, out: str, cms: bool, force: bool) -> None:
+    """Decrypt an SM2 ciphertext, or a CMS EnvelopedData, with a container's encryption key on the token.
+
+    With --cms the token decrypts the content key (SM2) and the host the content (SM4-CBC);
+    the message must be addressed to the certificate installed for the key.
 
     \b
     Examples:
       openssl pkeyutl -encrypt -pubin -inkey enc.pub -in msg -out msg.sm2
       sitoken decrypt --module skf --token KEY1 --key sign/enc --in msg.sm2 --out msg --pin-env PIN
+      sitoken decrypt --module skf --token KEY1 --key sign/enc --cms --in msg.p7m --out msg --pin-env PIN
     """
     from ..sm2 import Sm2Ciphertext
 
     check_output(out, force=force, inputs=[in_])
-    ciphertext = Sm2Ciphertext.from_der(read_input(in_))
+    data = read_input(in_)
+    message, ciphertext = (cms_der(data), None) if cms else (b"", Sm2Ciphertext.from_der(data))
     token = open_selected()
-    decryptor = _skf(token, "decrypt")
+    decryptor: Callable[[str, Sm2Ciphertext], bytes] = _skf(token, "decrypt")  # type: ignore[assignment]
     login(token)
-    plain: bytes = decryptor(selector, ciphertext)  # type: ignore[operator]
+    details: dict[str, object] = {}
+    if ciphertext is None:
+        opened = _open_cms(token, message, lambda wrapped: decryptor(selector, wrapped), selector)
+        plain, details = opened.content, opened.to_dict()
+    else:
+        plain = decryptor(selector, ciphertext)
     write_output(out, plain, force=force, inputs=[in_])
-    emit({"key": selector, "out": out, "bytes": len(plain)}, f"decrypted {in_} with {selector!r} into {out}")
+    emit({"key": selector, "out": out, "bytes": len(plain), **details},
+         f"decrypted {in_} with {selector!r} into {out}")
+
+
+def _open_cms(token: Token, message: bytes, decrypt_key: KeyDecryptor, selector: str) -> OpenedEnvelope:
+    # CMS and certificates are loaded here, so a raw decryption does not pay for them.
+    from ..certs.ontoken import certificate_for_key
+    from ..signing.enveloped import open_enveloped
+
+    return open_enveloped(message, certificate_for_key(token, selector).der, decrypt_key)

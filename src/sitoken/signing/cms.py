@@ -22,7 +22,6 @@ from ..certs.keys import (
 from ..certs.names import format_name
 from ..certs.parse import MAX_CHAIN, ParsedCertificate, parse_certificate, public_key_matches
 from ..certs.path import validate_path
-from ..certs.sniff import expected
 from ..errors import InvalidInput, KeyNotFound, SignatureInvalid
 from ..sm2 import DEFAULT_ID, SM2_SIGN_OID, SM3_OID, sm3
 from ..token import Mechanism
@@ -189,17 +188,7 @@ def sign_cms(
 def _load_signed_data(cms_der: bytes) -> cms.SignedData:
     if not cms_der:
         raise InvalidInput("the signature is empty")
-    try:
-        info = cms.ContentInfo.load(cms_der, strict=True)
-        content_type = info["content_type"].native
-        if content_type not in gmt.SIGNED_DATA_TYPES:
-            raise InvalidInput(f"CMS content is {content_type}, not signed data")
-        signed: cms.SignedData = info["content"]
-        _parse_eagerly(signed)
-    except InvalidInput:
-        raise
-    except Exception:  # asn1crypto raises assorted built-in errors on bad input: say what it is instead
-        raise expected("CMS/PKCS#7 data", cms_der) from None
+    signed, _ = gmt.load_content(cms_der, gmt.SIGNED_DATA_TYPES, "signed data", _parse_eagerly)
     return signed
 
 
