@@ -13,7 +13,7 @@ VENV="$ROOT/.venv"
 APT_PACKAGES=(
   softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
   openssl procps postgresql
-  p11-kit p11-kit-modules libnss3-tools libssl-dev make gnupg scdaemon
+  p11-kit p11-kit-modules libnss3-tools libssl-dev make gnupg scdaemon openssh-client openssh-server
   chromium pinentry-tty pinentry-curses
 )
 

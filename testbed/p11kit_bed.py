@@ -19,8 +19,9 @@ From Python: ``RemoteBed(dir).start(["remote1"])`` … ``stop()``; by hand::
     python -m testbed.p11kit_bed start /tmp/sitoken-remote remote1 remote2   # prints the export line
     python -m testbed.p11kit_bed stop /tmp/sitoken-remote
 
-The local variant, ``proxy_home``, registers SoftHSM alone with ``p11-kit-proxy.so`` for a
-process whose ``HOME`` points there.
+``SshRemote`` is the other way p11-kit reaches a far module: a private sshd that a
+``remote: |ssh … p11-kit remote MODULE`` registration runs the module through, no server
+running. ``registered_only`` gives one process its own p11-kit registrations (the proxy's).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +79,11 @@ exec p11-kit server -f --provider "$BED_SOFTHSM" -n "$BED_SOCKET" "pkcs11:model=
 def missing_parts() -> list[str]:
     """What this machine lacks to run the bed (empty: everything is there)."""
     missing = [f"{tool} ({pkg})" for tool, pkg in (("p11-kit", "p11-kit"), ("unshare", "util-linux"),
-               ("softhsm2-util", "softhsm2"), ("pkcs11-tool", "opensc")) if shutil.which(tool) is None]
+               ("softhsm2-util", "softhsm2"), ("pkcs11-tool", "opensc"), ("ssh", "openssh-client"),
+               ("ssh-keygen", "openssh-client")) if shutil.which(tool) is None]
     missing += [f"{path} ({pkg})" for path, pkg in ((CLIENT_MODULE, "p11-kit-modules"),
-                (PROXY_MODULE, "p11-kit"), (SOFTHSM_MODULE, "softhsm2")) if not os.path.exists(path)]
+                (PROXY_MODULE, "p11-kit"), (SOFTHSM_MODULE, "softhsm2"), (SSHD, "openssh-server"))
+                if not os.path.exists(path)]
     if os.geteuid() != 0:
         missing.append("root (a private mount namespace needs it)")
     return missing
@@ -129,35 +133,42 @@ class RemoteBed:
                 start_new_session=True,
             )
         (self.directory / "server.pid").write_text(str(proc.pid))
-        self._wait_for_socket(proc)
+        _wait_until(self.socket.exists, proc, self.directory / "server.log", "p11-kit server", self.stop)
         return self
 
-    def _wait_for_socket(self, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.socket.exists():
-                return
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        log = (self.directory / "server.log").read_text(errors="replace")
-        self.stop()
-        raise RuntimeError(f"p11-kit server did not start; its log:\n{log}")
 
     def stop(self) -> None:
         """End the server (its process group: it forks one child per client); idempotent."""
-        pid_file = self.directory / "server.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text())
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            else:
-                _wait_gone(pid)
-            pid_file.unlink()
+        _stop_group(self.directory / "server.pid")
         if self.socket.exists():
             self.socket.unlink()
+
+
+def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, what: str,
+                stop: Callable[[], None]) -> None:
+    """Wait for a started service to be ready; if it dies or times out, stop it and fail with its log."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ready():
+            return
+        time.sleep(0.05)
+    text = log.read_text(errors="replace")
+    stop()
+    raise RuntimeError(f"{what} did not start; its log:\n{text}")
+
+
+def _stop_group(pid_file: Path) -> None:
+    """End the process group whose leader's pid the file holds (started with a new session), if any."""
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    else:
+        _wait_gone(pid)
+    pid_file.unlink()
 
 
 def _wait_gone(pid: int) -> None:
@@ -170,17 +181,116 @@ def _wait_gone(pid: int) -> None:
         time.sleep(0.05)
 
 
-def proxy_home(home: Path, softhsm_conf: str) -> dict[str, str]:
-    """Environment for a process that reaches SoftHSM (and nothing else) through p11-kit-proxy.so.
+#: Where Debian's p11-kit reads the modules that packages register (and /etc/pkcs11/modules,
+#: the administrator's). A process running as root never reads ~/.config/pkcs11: p11-kit skips
+#: user configuration for root ("skipping user config in program running as root").
+SYSTEM_MODULE_DIRS = ("/usr/share/p11-kit/modules", "/etc/pkcs11/modules")
 
-    p11-kit reads per-user module registrations under ``$HOME/.config/pkcs11``;
-    ``user-config: only`` keeps the system's registrations (OpenSC, …) out.
+
+def registered_only(directory: Path, modules: Mapping[str, str]) -> list[str]:
+    """A command prefix whose process sees ``modules`` (name -> config text) as p11-kit's only registrations.
+
+    The files go to ``directory``, bound over the system's registration directories in a mount
+    namespace of that process alone (root); the rest of the machine keeps its registrations.
     """
-    conf = home / ".config" / "pkcs11"
-    (conf / "modules").mkdir(parents=True, exist_ok=True)
-    (conf / "pkcs11.conf").write_text("user-config: only\n")
-    (conf / "modules" / "softhsm2.module").write_text(f"module: {SOFTHSM_MODULE}\n")
-    return {"HOME": str(home), "SOFTHSM2_CONF": softhsm_conf}
+    (directory / "none").mkdir(parents=True, exist_ok=True)
+    for name, text in modules.items():
+        (directory / f"{name}.module").write_text(text)
+    binds = [f'mount --bind "$0" {SYSTEM_MODULE_DIRS[0]}']
+    binds += [f'mount --bind "$0/none" {d}' for d in SYSTEM_MODULE_DIRS[1:] if os.path.isdir(d)]
+    script = " && ".join([*binds, 'exec "$@"'])
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(directory)]
+
+
+# The far machine's sshd: this directory only, key login for root, one SoftHSM store for its sessions.
+_SSHD_CONFIG = """\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {d}/host_key
+AuthorizedKeysFile {d}/authorized_keys
+PidFile none
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+SetEnv SOFTHSM2_CONF={d}/store/softhsm2.conf
+"""
+SSHD = "/usr/sbin/sshd"
+#: The key each token of the far store holds, made there by pkcs11-tool: (label, CKA_ID hex, type).
+FAR_KEY = ("p256", "02", "EC:prime256v1")
+
+
+@dataclass
+class SshRemote:
+    """The far machine of ``p11-kit remote``: a private sshd on 127.0.0.1 whose sessions see one SoftHSM store.
+
+    p11-kit's ``remote: |ssh … p11-kit remote MODULE`` runs the module over there for each
+    process that loads the registration, speaking the RPC over the SSH pipe; no server runs.
+    """
+
+    directory: Path
+    port: int = 0
+
+    @property
+    def ssh(self) -> list[str]:
+        """The ssh command line of the registration (host key pinned in known_hosts)."""
+        d = self.directory
+        return ["ssh", "-p", str(self.port), "-i", f"{d}/id", "-o", "BatchMode=yes",
+                "-o", f"UserKnownHostsFile={d}/known_hosts", "-o", "StrictHostKeyChecking=yes", "root@127.0.0.1"]
+
+    def module_config(self) -> str:
+        """A p11-kit module registration that reaches the far store's SoftHSM over SSH."""
+        return f"remote: |{' '.join(self.ssh)} p11-kit remote {SOFTHSM_MODULE}\n"
+
+    def start(self, tokens: Sequence[str] = ("far1",)) -> SshRemote:
+        """Make the far store (tokens with SO_PIN/USER_PIN and FAR_KEY), keys and config; start sshd."""
+        self.stop()
+        self._make_store(tokens)
+        d = self.directory
+        for name in ("host_key", "id"):
+            (d / name).unlink(missing_ok=True)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
+        (d / "authorized_keys").write_bytes((d / "id.pub").read_bytes())
+        self.port = _free_port()
+        host_key = " ".join((d / "host_key.pub").read_text().split()[:2])
+        (d / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_key}\n")
+        (d / "sshd_config").write_text(_SSHD_CONFIG.format(port=self.port, d=d))
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+        with open(d / "sshd.log", "wb") as log:
+            proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        (d / "sshd.pid").write_text(str(proc.pid))
+        _wait_until(self._listening, proc, d / "sshd.log", "sshd", self.stop)
+        return self
+
+    def _make_store(self, tokens: Sequence[str]) -> None:
+        store = self.directory / "store"
+        (store / "tokens").mkdir(parents=True, exist_ok=True)
+        (store / "softhsm2.conf").write_text(
+            f"directories.tokendir = {store}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n")
+        env = {**os.environ, "SOFTHSM2_CONF": str(store / "softhsm2.conf")}
+        label, kid, ktype = FAR_KEY
+        for token in tokens:
+            subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", token, "--so-pin", SO_PIN,
+                            "--pin", USER_PIN], env=env, check=True, capture_output=True)
+            subprocess.run(["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", token, "--login",
+                            "--pin", USER_PIN, "--keypairgen", "--key-type", ktype, "--label", label, "--id", kid],
+                           env=env, check=True, capture_output=True)
+
+    def _listening(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        """End sshd (its process group); idempotent."""
+        _stop_group(self.directory / "sshd.pid")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

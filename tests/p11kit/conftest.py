@@ -5,10 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
-from testbed.p11kit_bed import CLIENT_MODULE, PROXY_MODULE, USER_PIN, RemoteBed, missing_parts, proxy_home
+from testbed.p11kit_bed import (
+    CLIENT_MODULE,
+    PROXY_MODULE,
+    SOFTHSM_MODULE,
+    USER_PIN,
+    RemoteBed,
+    SshRemote,
+    missing_parts,
+    registered_only,
+)
 
 from bed_support import require
 from cli_support import Outcome
@@ -37,19 +47,30 @@ def remote_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteBed]:
 
 
 @pytest.fixture(scope="session")
-def proxy_env(tmp_path_factory: pytest.TempPathFactory, softhsm_path: str) -> dict[str, str]:
-    """Environment for a process that reaches the test SoftHSM store through p11-kit-proxy.so."""
+def proxy_prefix(tmp_path_factory: pytest.TempPathFactory, softhsm_path: str) -> list[str]:
+    """Command prefix for a process whose p11-kit-proxy.so reaches the test SoftHSM store and nothing else."""
     require(os.path.exists(PROXY_MODULE), "p11-kit-proxy.so (Debian package p11-kit)")
-    return proxy_home(tmp_path_factory.mktemp("proxy-home"), os.environ["SOFTHSM2_CONF"])
+    return registered_only(tmp_path_factory.mktemp("proxy-modules"), {"sitoken-softhsm": f"module: {SOFTHSM_MODULE}\n"})
+
+
+@pytest.fixture()
+def ssh_remote(tmp_path: Path) -> Iterator[SshRemote]:
+    """A private sshd standing for the far machine of ``p11-kit remote`` (token far1, key p256)."""
+    missing = missing_parts()
+    require(not missing, "p11-kit remote over SSH: " + ", ".join(missing))
+    remote = SshRemote(tmp_path / "far").start()
+    yield remote
+    remote.stop()
 
 
 @pytest.fixture()
 def remote_cli(remote_bed: RemoteBed) -> Callable[..., Outcome]:
     """`python -m sitoken` as a real process on p11-kit-client.so, the PIN in $PIN."""
 
-    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Outcome:
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None,
+            prefix: Sequence[str] = ()) -> Outcome:
         done = subprocess.run(
-            [sys.executable, "-m", "sitoken", *args], input=input, capture_output=True, text=True,
+            [*prefix, sys.executable, "-m", "sitoken", *args], input=input, capture_output=True, text=True,
             env={**os.environ, **remote_bed.env(), "SITOKEN_MODULE": CLIENT_MODULE, "PIN": USER_PIN,
                  **(env or {})},
             timeout=120,

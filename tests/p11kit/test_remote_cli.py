@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from p11kit_support import run_tool
-from testbed.p11kit_bed import CLIENT_MODULE, PROXY_MODULE, SO_PIN, RemoteBed
+from testbed.p11kit_bed import CLIENT_MODULE, PROXY_MODULE, SO_PIN, RemoteBed, SshRemote, registered_only
 
 from cli_support import Outcome
 from sitoken.cli import exitcodes
@@ -129,17 +129,37 @@ def test_provision_an_applicant_through_the_client(remote_cli: Cli, tmp_path: Pa
     assert verified.returncode == 0, verified.stderr
 
 
-def test_the_proxy_module_on_the_local_store(remote_bed: RemoteBed, proxy_env: dict[str, str], tmp_path: Path,
+def test_the_proxy_module_on_the_local_store(remote_bed: RemoteBed, proxy_prefix: list[str], tmp_path: Path,
                                              remote_cli: Cli) -> None:
-    env = {**proxy_env, "SITOKEN_MODULE": "p11-kit-proxy", "SO_PIN": SO_PIN}
-    _ok(remote_cli("token", "init", "--label", "via-proxy", "--so-pin-env", "SO_PIN", "--force", env=env))
-    _ok(remote_cli("pin", "init", "--token", "via-proxy", "--so-pin-env", "SO_PIN", "--new-pin-env", "PIN", env=env))
+    env = {"SITOKEN_MODULE": "p11-kit-proxy", "SO_PIN": SO_PIN}
+
+    def cli(*args: str) -> Outcome:
+        return _ok(remote_cli(*args, env=env, prefix=proxy_prefix))
+
+    cli("token", "init", "--label", "via-proxy", "--so-pin-env", "SO_PIN", "--force")
+    cli("pin", "init", "--token", "via-proxy", "--so-pin-env", "SO_PIN", "--new-pin-env", "PIN")
     on = ["--token", "via-proxy", "--pin-env", "PIN"]
-    _ok(remote_cli("key", "generate", *on, "--type", "ec-p256", "--label", "k", env=env))
+    cli("key", "generate", *on, "--type", "ec-p256", "--label", "k")
     doc, sig, key = tmp_path / "doc", tmp_path / "sig", tmp_path / "k.pem"
     doc.write_text("proxied\n")
-    _ok(remote_cli("sign", *on, "--key", "k", "--in", str(doc), "--out", str(sig), env=env))
-    _ok(remote_cli("key", "export", "--token", "via-proxy", "--key", "k", "--out", str(key), env=env))
+    cli("sign", *on, "--key", "k", "--in", str(doc), "--out", str(sig))
+    cli("key", "export", "--token", "via-proxy", "--key", "k", "--out", str(key))
+    assert _openssl_verifies(key, doc, sig)
+
+
+def test_p11_kit_remote_over_ssh_through_the_proxy(ssh_remote: SshRemote, tmp_path: Path, remote_cli: Cli) -> None:
+    # The registration docs/remote-tokens.md shows, with the far machine's sshd on a private port;
+    # this process's p11-kit sees it alone, so every token listed came over the SSH pipe.
+    prefix = registered_only(tmp_path / "modules", {"counter": ssh_remote.module_config()})
+
+    def cli(*args: str) -> Outcome:
+        return _ok(remote_cli("--module", "p11-kit-proxy", *args, prefix=prefix))
+
+    assert [t["label"] for t in cli("tokens", "--json").json()] == ["far1"]
+    doc, sig, key = tmp_path / "doc", tmp_path / "sig", tmp_path / "p256.pem"
+    doc.write_text("社保 record over ssh\n")
+    cli("sign", "--token", "far1", "--pin-env", "PIN", "--key", "p256", "--in", str(doc), "--out", str(sig))
+    cli("key", "export", "--token", "far1", "--key", "p256", "--out", str(key))
     assert _openssl_verifies(key, doc, sig)
 
 
