@@ -2,6 +2,9 @@
 # A scripted stand-in for a GnuPG pinentry in the web host's tests: it speaks the Assuan lines
 # sitoken sends and answers GETPIN from the environment (STANDIN_PIN, or STANDIN_CANCEL=1 for a
 # closed dialog); each SETDESC line is appended to $STANDIN_LOG so a test sees what the holder saw.
+# With STANDIN_CONTROL=DIR (a browser's hosts, whose environment is fixed at its start) the files
+# in DIR decide at each GETPIN: `pin` (the PIN typed), `cancel` (the dialog closed), `delay`
+# (seconds the holder takes) and `crash` (the host that asked is killed: a crash mid-request).
 echo "OK Pleased to meet you"
 while IFS= read -r line; do
   case "$line" in
@@ -9,6 +12,12 @@ while IFS= read -r line; do
       if [ -n "$STANDIN_LOG" ]; then printf '%s\n' "$line" >> "$STANDIN_LOG"; fi
       echo OK ;;
     GETPIN)
+      if [ -n "$STANDIN_CONTROL" ]; then
+        if [ -f "$STANDIN_CONTROL/delay" ]; then sleep "$(cat "$STANDIN_CONTROL/delay")"; fi
+        if [ -f "$STANDIN_CONTROL/crash" ]; then kill -9 "$PPID"; exit 1; fi
+        if [ -f "$STANDIN_CONTROL/cancel" ]; then STANDIN_CANCEL=1; fi
+        if [ -f "$STANDIN_CONTROL/pin" ]; then STANDIN_PIN=$(cat "$STANDIN_CONTROL/pin"); fi
+      fi
       if [ -n "$STANDIN_CANCEL" ]; then echo "ERR 83886179 Operation cancelled <Pinentry>"
       else printf 'D %s\nOK\n' "$STANDIN_PIN"; fi ;;
     BYE) echo OK; exit 0 ;;

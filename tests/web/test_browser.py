@@ -1,142 +1,294 @@
-"""Login in Debian's Chromium, headless: the page library, the extension, the native host and the verifier."""
+"""The web channel in Debian's Chromium, headless: the demo portal over HTTPS on test host names,
+the page library, the extension, the native host and the verifier, with one browser per module.
+
+The portal is `sitoken web demo`'s (`DemoServer`), plus a driver page on its origin that runs the
+steps a test asks for and posts back what the page saw. Each of the browser's native-messaging
+requests starts the host anew, so a test changes what the holder types (the stand-in pinentry's
+control files), the launcher or the token store between steps, as a holder or a crash would.
+"""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from test_native_host import STANDIN
-from web_support import ID_NUMBER, Holder, enrol, make_ca
+from web_support import ID_NUMBER, make_ca
 
 from bed_support import require
-from sitoken.web import AuthenticationFailed, AuthTokenVerifier, NonceStore
+from sitoken.web.demo import DemoHandler, DemoServer, enrol_holder, tls_files
 
 pytestmark = pytest.mark.softhsm
 
 ROOT = Path(__file__).resolve().parents[2]
-# The extension's ID follows from the public key in its manifest (SHA-256, first 16 bytes, hex as a-p).
-_KEY = base64.b64decode(json.loads((ROOT / "web" / "extension" / "manifest.json").read_text())["key"])
-EXTENSION_ID = "".join("abcdefghijklmnop"[int(c, 16)] for c in hashlib.sha256(_KEY).hexdigest()[:32])
 EXTENSION = ROOT / "web" / "extension"
-PAGE = """<!doctype html><title>portal</title><script src="/sitoken-web.js"></script><script>
-async function run() {
-  const report = {};
-  try {
-    report.status = await sitoken.status();
-    const nonce = (await (await fetch("/nonce")).json()).nonce;
-    report.token = await sitoken.authenticate(nonce);
-  } catch (e) { report.error = e.code || String(e); }
-  await fetch("/result", {method: "POST", body: JSON.stringify(report)});
+PORTAL, REBIND = "portal.test", "rebind.test"  # both mapped to 127.0.0.1 by Chromium's resolver rules
+PIN = "user7pin3"
+LABEL = "web-browser"
+
+# The steps a test can run in a tab; each result (or error, with its code) is posted back.
+DRIVER = """<!doctype html><title>driver</title>
+<script src="/sitoken-web.js"></script><script src="/demo.js"></script><script>
+const tab = new URLSearchParams(location.search).get("tab");
+let lastToken = null;
+async function nonce() { return (await (await fetch("/auth/nonce")).json()).nonce; }
+const steps = {
+  async go(url) { setTimeout(() => { location.href = url; }, 0); return url; },
+  async login() { const out = await sitokenDemo.login(); lastToken = out.authToken; return out; },
+  async replay() { return sitokenDemo.post("/auth/login", { authToken: lastToken }); },
+  sign: () => sitokenDemo.signDocument(),
+  status: () => sitoken.status(),
+  async authenticate() { return sitoken.authenticate(await nonce()); },
+  async twoAtOnce() {  // the second request of this tab while the first waits for the holder
+    const first = sitoken.authenticate(await nonce());
+    const second = sitoken.getSigningCertificate();
+    return (await Promise.allSettled([first, second])).map(
+      (o) => o.status === "fulfilled" ? { ok: true } : { ok: false, code: o.reason.code });
+  },
+};
+async function run(step) {
+  try { return { ok: true, result: await steps[step.name](step.arg) }; }
+  catch (e) { return { ok: false, code: e.code || e.error, reason: e.reason, remaining: e.remaining,
+                       message: e.message }; }
 }
-run();
+(async () => {
+  for (;;) {
+    const step = await (await fetch(`/test/next?tab=${tab}`)).json();
+    if (!step.name) continue;
+    const outcome = await run(step);
+    await fetch(`/test/result?id=${step.id}`, { method: "POST", body: JSON.stringify(outcome) });
+  }
+})();
 </script>"""
 
 
-class Portal(BaseHTTPRequestHandler):
-    nonces: NonceStore
-    results: list[dict]  # type: ignore[type-arg]
-    done: threading.Event
+class DriverHandler(DemoHandler):
+    """The demo portal, plus the driver page and its step queue (test-only paths under /test/)."""
+
+    steps: ClassVar[dict[str, queue.Queue[dict[str, object]]]] = {}
+    outcomes: ClassVar[dict[int, queue.Queue[dict[str, object]]]] = {}
 
     def do_GET(self) -> None:
-        if self.path == "/sitoken-web.js":
-            self._send((ROOT / "web" / "sitoken-web.js").read_bytes(), "text/javascript")
-        elif self.path == "/nonce":
-            self._send(json.dumps({"nonce": self.nonces.issue("browser-session")}).encode(), "application/json")
+        path, _, query = self.path.partition("?")
+        if path == "/test/driver.html":
+            self.send(200, DRIVER.encode(), "text/html")
+        elif path == "/test/next":
+            try:
+                step = self.steps[query.removeprefix("tab=")].get(timeout=5)
+            except queue.Empty:
+                step = {}
+            self.send_json(200, step)
         else:
-            self._send(PAGE.encode(), "text/html")
+            super().do_GET()
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        self.results.append(json.loads(self.rfile.read(length)))
-        self._send(b"{}", "application/json")
-        self.done.set()
-
-    def _send(self, body: bytes, kind: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        if not self.path.startswith("/test/result?id="):
+            super().do_POST()
+            return
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.outcomes[int(self.path.rsplit("=", 1)[1])].put(json.loads(body))
+        self.send_json(200, {})
 
 
-@pytest.fixture()
-def holder(fresh_token, tmp_path: Path) -> Holder:  # type: ignore[no-untyped-def]
+class Browser:
+    """One headless Chromium showing one driver page, and the knobs a test turns between steps."""
+
+    def __init__(self, root: Path, profile: Path, store: Path, port: int) -> None:
+        self.control, self.profile, self.store, self.port = root / "control", profile, store, port
+        self.control.mkdir()
+        self.set_pin(PIN)
+        self._next = 0
+        self.page = ""
+
+    def url(self, host_name: str) -> str:
+        """A new page key for the driver at ``host_name``: a page that navigated away takes no more steps."""
+        self._next += 1
+        self.page = f"{host_name}-{self._next}"
+        DriverHandler.steps[self.page] = queue.Queue()
+        return f"https://{host_name}:{self.port}/test/driver.html?tab={self.page}"
+
+    def go(self, host_name: str) -> None:
+        """Navigate the page to the driver at ``host_name`` (its origin is then that name's)."""
+        old = self.page
+        assert self.run("go", self.url(host_name), page=old)["ok"]
+
+    def set_pin(self, pin: str) -> None:
+        (self.control / "pin").write_text(pin)
+
+    def knob(self, name: str, value: str | None) -> None:
+        """Set (or with None, clear) a stand-in pinentry control: delay, crash, cancel."""
+        path = self.control / name
+        if value is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(value)
+
+    def run(self, step: str, arg: str | None = None, *, page: str | None = None) -> dict[str, object]:
+        self._next += 1
+        answer: queue.Queue[dict[str, object]] = queue.Queue()
+        DriverHandler.outcomes[self._next] = answer
+        DriverHandler.steps[page or self.page].put({"id": self._next, "name": step, "arg": arg})
+        try:
+            return answer.get(timeout=60)
+        except queue.Empty:
+            raise AssertionError(f"the page {page or self.page} never reported step {step}") from None
+
+
+@pytest.fixture(scope="module")
+def holder_ca(module, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A SoftHSM token with the demo holder's certificate, copied into a store of the browser's own.
+
+    The copy is what the browser's hosts see (SOFTHSM2_CONF in their environment), so a test
+    can take it away, as a holder pulls a USB-Key, without touching this process's SoftHSM.
+    """
     from sitoken.pin import Pin
+    from sitoken.pkcs11 import Pkcs11Token, free_slot
+    from sitoken.pkcs11.softhsm import SimStore
 
-    fresh_token.login(Pin("user7pin3"))
-    made = enrol(fresh_token, make_ca(tmp_path / "ca"), install=True)
-    fresh_token.logout()
-    return made
+    root = tmp_path_factory.mktemp("browser")
+    ca = make_ca(root / "ca")
+    token = Pkcs11Token(module, free_slot(module))
+    token.init_token(Pin("so-pin-2468"), LABEL)
+    token.init_pin(Pin("so-pin-2468"), Pin(PIN))
+    token.login(Pin(PIN))
+    certificate = enrol_holder(token, ca)
+    token.close()
+    store = SimStore(root / "store").ensure()
+    source = next(d for d in SimStore.default().tokens.iterdir() if LABEL.encode() in (d / "token.object").read_bytes())
+    shutil.copytree(source, store.tokens / source.name)
+    return ca, certificate, store
 
 
-def run_page(holder: Holder, tmp_path: Path, page_host: str, **env: str) -> tuple[str, dict]:  # type: ignore[type-arg]
-    """Install the host for a fresh profile, open the portal page at ``page_host`` in Chromium, return its report."""
+@pytest.fixture(scope="module")
+def browser(holder_ca, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:  # type: ignore[no-untyped-def]
     chromium = shutil.which("chromium")
     require(chromium is not None, "Chromium (Debian package chromium)")
     assert chromium is not None
-    profile = tmp_path / "profile"
+    ca, _, store = holder_ca
+    root = tmp_path_factory.mktemp("chromium")
+    profile = root / "profile"
     installed = subprocess.run(
-        [sys.executable, "-m", "sitoken", "--pinentry", STANDIN, "--token", holder.token.info().label, "web",
-         "install", "--user-data-dir", str(profile)], capture_output=True, timeout=60)
+        [sys.executable, "-m", "sitoken", "--pinentry", STANDIN, "--token", LABEL, "web", "install",
+         "--user-data-dir", str(profile)], capture_output=True, timeout=60)
     assert installed.returncode == 0, installed.stderr
-    assert EXTENSION_ID in (profile / "NativeMessagingHosts" / "cn.sitoken.web.json").read_text()
-    Portal.nonces, Portal.results, Portal.done = NonceStore(), [], threading.Event()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    tls = tls_files(root / "tls", PORTAL)
+    server = DemoServer(ca, ("127.0.0.1", 0), PORTAL, tls, handler=DriverHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    origin = f"http://{page_host}:{server.server_address[1]}"
-    browser = subprocess.Popen(
+    DriverHandler.steps = {}
+    driver = Browser(root, profile, store.root, server.port)
+    env = {**os.environ, "SOFTHSM2_CONF": str(store.conf), "STANDIN_CONTROL": str(driver.control)}
+    process = subprocess.Popen(
         [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", f"--disable-extensions-except={EXTENSION}", f"--load-extension={EXTENSION}",
-         f"{origin}/portal.html"],
-        env={**os.environ, "STANDIN_PIN": "user7pin3", **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         f"--host-resolver-rules=MAP {PORTAL} 127.0.0.1, MAP {REBIND} 127.0.0.1",
+         f"--ignore-certificate-errors-spki-list={tls.spki_sha256}",
+         driver.url(PORTAL)],  # one page: headless Chromium opens no more than one from its command line
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert Portal.done.wait(120), "the page never reported"
+        yield driver
     finally:
-        browser.terminate()
-        browser.wait(30)
+        process.terminate()
+        process.wait(30)
         server.shutdown()
-    (report,) = Portal.results
-    return f"http://localhost:{server.server_address[1]}", report
-
-
-def portal_verifier(holder: Holder, portal: str) -> AuthTokenVerifier:
-    return AuthTokenVerifier(portal, [holder.ca.root.public_bytes(serialization.Encoding.DER)], Portal.nonces,
-                             intermediates=holder.ca.chain)
+        server.server_close()
 
 
 @pytest.mark.timeout(180)
-def test_login_in_chromium_reaches_the_portal_verifier(holder: Holder, tmp_path: Path) -> None:
-    portal, report = run_page(holder, tmp_path, "localhost")
-    assert "error" not in report, report
-    assert report["status"]["token"]["label"] == holder.token.info().label
-    assert portal_verifier(holder, portal).verify(report["token"], "browser-session").id_number == ID_NUMBER
+def test_login_over_https_names_the_holder_and_a_replayed_token_is_refused(browser: Browser) -> None:
+    login = browser.run("login")
+    assert login["ok"], login
+    holder = login["result"]["holder"]  # type: ignore[index]
+    assert (holder["id_number"], holder["name"]) == (ID_NUMBER, "张三")
+    replay = browser.run("replay")
+    assert (replay["ok"], replay["code"], replay["reason"]) == (False, "authentication-failed", "nonce-unknown")
 
 
 @pytest.mark.timeout(180)
-def test_a_token_got_by_a_page_of_another_origin_is_refused_by_the_portal(holder: Holder, tmp_path: Path) -> None:
-    # Same server, same port, another origin (127.0.0.1): the browser, not the page, names it.
-    portal, report = run_page(holder, tmp_path, "127.0.0.1")
-    assert "token" in report, report
-    with pytest.raises(AuthenticationFailed) as refused:
-        portal_verifier(holder, portal).verify(report["token"], "browser-session")
-    assert refused.value.reason == "signature"
+def test_a_dns_rebinding_name_gets_nothing_bound_to_the_portal_origin(browser: Browser) -> None:
+    # rebind.test resolves to the portal's own address and port: the browser still calls its origin
+    # https://rebind.test:PORT, the host signs for that, and the portal (checking its own) refuses.
+    browser.go(REBIND)
+    try:
+        rebound = browser.run("login")
+    finally:
+        browser.go(PORTAL)
+    assert (rebound["ok"], rebound["code"], rebound["reason"]) == (False, "authentication-failed", "signature")
 
 
 @pytest.mark.timeout(180)
-def test_a_closed_pin_dialog_reaches_the_page_as_cancelled(holder: Holder, tmp_path: Path) -> None:
-    _, report = run_page(holder, tmp_path, "localhost", STANDIN_CANCEL="1")
-    assert report.get("error") == "cancelled" and "token" not in report
+def test_the_signing_certificate_and_a_document_signature_the_portal_verifies(browser: Browser, holder_ca) -> None:  # type: ignore[no-untyped-def]
+    _, certificate, _ = holder_ca
+    assert browser.run("login")["ok"]
+    # getSigningCertificate, then sign: the portal hashed its document, checks the signature over it
+    # (a flipped bit is refused: tests/web/test_demo.py) and that the signer is who logged in.
+    signed = browser.run("sign")
+    assert signed["ok"], signed
+    result = signed["result"]
+    assert base64.b64decode(result["certificate"]) == certificate  # type: ignore[index]
+    assert result["verified"] and result["signer"]["id_number"] == ID_NUMBER  # type: ignore[index]
+
+
+@pytest.mark.timeout(180)
+def test_one_request_at_a_time_per_tab(browser: Browser) -> None:
+    browser.knob("delay", "2")  # the holder takes two seconds over the first PIN dialog
+    try:
+        outcome = browser.run("twoAtOnce")
+    finally:
+        browser.knob("delay", None)
+    assert outcome["result"] == [{"ok": True}, {"ok": False, "code": "busy"}]
+    assert browser.run("status")["ok"]  # the tab is free again
+
+
+@pytest.mark.timeout(180)
+def test_host_failures_reach_the_page_as_typed_errors_and_the_next_request_works(browser: Browser) -> None:
+    manifest = browser.profile / "NativeMessagingHosts" / "cn.sitoken.web.json"
+    manifest.rename(manifest.with_suffix(".off"))
+    try:
+        missing = browser.run("status")
+    finally:
+        manifest.with_suffix(".off").rename(manifest)
+    assert (missing["ok"], missing["code"]) == (False, "no-host")
+    browser.knob("crash", "1")  # the host is killed while the PIN dialog is open
+    try:
+        crashed = browser.run("authenticate")
+    finally:
+        browser.knob("crash", None)
+    assert (crashed["ok"], crashed["code"]) == (False, "host-crashed")
+    browser.knob("cancel", "1")
+    try:
+        closed = browser.run("authenticate")
+    finally:
+        browser.knob("cancel", None)
+    # A new host answered after the crash: the holder's closed dialog reached the page.
+    assert (closed["ok"], closed["code"]) == (False, "cancelled")
+
+
+@pytest.mark.timeout(180)
+def test_a_removed_token_and_a_wrong_pin_reach_the_page_as_typed_errors(browser: Browser) -> None:
+    tokens = browser.store / "tokens"
+    pulled = browser.store / "pulled"
+    tokens.rename(pulled)  # the USB-Key is pulled between two requests
+    tokens.mkdir()
+    try:
+        removed = browser.run("authenticate")
+    finally:
+        tokens.rmdir()
+        pulled.rename(tokens)
+    assert (removed["ok"], removed["code"]) == (False, "token-not-found"), removed
+    browser.set_pin("wrong9pin")
+    try:
+        wrong = browser.run("authenticate")
+    finally:
+        browser.set_pin(PIN)
+    assert (wrong["ok"], wrong["code"]) == (False, "pin-incorrect"), wrong

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sitoken.certs import LocalCA, build_csr, text_extension
-from sitoken.certs.ontoken import TokenSigner
+from sitoken.certs import LocalCA
 from sitoken.token import KeyType, Token
+from sitoken.web.demo import DEMO_ID_NUMBER, DEMO_SUBJECT, enrol_holder
 
 # A resident ID number and a credit code with valid check characters (GB 11643, GB 32100).
-ID_NUMBER = "11010519491231002X"
+ID_NUMBER = DEMO_ID_NUMBER
 CREDIT_CODE = "91350100M000100Y43"
-PERSONAL = f"CN=张三,serialNumber={ID_NUMBER},OU=Individual-1,O=Social Insurance,C=CN"
+PERSONAL = DEMO_SUBJECT
 ORGANISATION = f"CN=某某有限公司,serialNumber={CREDIT_CODE},OU=Organisation-1,O=某某有限公司,C=CN"
 
 
@@ -32,12 +32,7 @@ def enrol(token: Token, ca: LocalCA, *, key: str = "auth", key_type: KeyType = K
           subject: str = PERSONAL, profile: str = "personal", organisation: bool = False,
           install: bool = False) -> Holder:
     """A key on ``token`` and a certificate for it from ``ca`` (the identity extension as the profiles put it)."""
-    token.generate_key(key_type, key)
-    extension = (text_extension("1.2.156.10260.4.4", CREDIT_CODE) if organisation
-                 else text_extension("1.2.156.10260.4.1.1", ID_NUMBER))
-    csr = build_csr(TokenSigner(token, key), subject, extra_extensions=[extension],
-                    extended_key_usage=["client_auth"])
-    issued = ca.issue(csr, days=30, profile=profile)
-    if install:
-        token.import_certificate(issued.certificate, label=key, key_id=bytes.fromhex(token.find_key(key).id))
-    return Holder(token, key, issued.certificate, ca)
+    extension = ("1.2.156.10260.4.4", CREDIT_CODE) if organisation else ("1.2.156.10260.4.1.1", ID_NUMBER)
+    certificate = enrol_holder(token, ca, key=key, key_type=key_type, subject=subject, profile=profile,
+                               identity_extension=extension, install=install, days=30)
+    return Holder(token, key, certificate, ca)

@@ -17,8 +17,11 @@ function allowedOrigin(origin) {
 }
 
 function hostError(message) {
-  // Chromium's words for a host that is not installed or not allowed for this extension.
+  // Chromium's words for a host that is not installed or not allowed for this extension...
   if (/not found|forbidden/i.test(message)) return { ok: false, error: "no-host", message };
+  // ... and for one that died before answering ("Native host has exited."): the next request
+  // starts a new host, so the page may simply try again.
+  if (/exited|communicating/i.test(message)) return { ok: false, error: "host-crashed", message };
   return { ok: false, error: "host-error", message };
 }
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import InvalidInput
-from .common import emit, json_option, selection_options, state
+from ..pin import SO_PIN_POLICY, PinPolicy
+from .common import emit, json_option, pin_options, read_pin, selection_options, state, step
+
+if TYPE_CHECKING:
+    from ..certs import LocalCA
 
 
 @click.group("web")
@@ -20,6 +27,7 @@ def web_group() -> None:
       sitoken --pinentry pinentry-gnome3 web install
       sitoken --pinentry pinentry-gnome3 web install --browser chromium --user-data-dir /tmp/profile
       sitoken web install --uninstall
+      sitoken web demo                   # a demo portal at https://portal.test:8443/
     """
 
 
@@ -85,3 +93,89 @@ def _host_command(audit_log: str | None) -> list[str]:
     command += ["--token", st.token] if st.token else []
     command += ["web", "host"]
     return command + (["--audit-log", str(Path(audit_log).absolute())] if audit_log else [])
+
+
+@web_group.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True,
+              help="The port to listen on (0: any free one).")
+@click.option("--name", "host_name", default="portal.test", show_default=True,
+              help="The portal's host name: its HTTPS certificate and the origin tokens are checked against.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="The demo's local CA and HTTPS certificate (default: ~/.local/share/sitoken/web-demo).")
+@pin_options("so-pin", "SO PIN")
+@pin_options("pin", "user PIN")
+@json_option
+def demo(host: str, port: int, host_name: str, directory: str | None) -> None:
+    """Run a demo portal over HTTPS: login and document signing with a simulated USB-Key.
+
+    The first run makes the simulated token (--token, default web-demo; its PINs are asked),
+    a local CA and a holder certificate on the token, and a self-signed HTTPS certificate
+    for --name. It prints the URL and how to open it in Chromium, then serves until Ctrl-C.
+
+    \b
+    Examples:
+      sitoken web demo
+      sitoken web demo --name portal.test --port 8443
+      SO=... PIN=... sitoken --token counter-demo web demo --so-pin-env SO --pin-env PIN --json
+    """
+    from ..web import demo as portal
+
+    st = state()
+    root = Path(directory) if directory else _default_demo_directory()
+    label = st.token or "web-demo"
+    ca = _demo_holder(label, root / "ca")
+    tls = portal.tls_files(root / "tls", host_name)
+    server = portal.DemoServer(ca, (host, port), host_name, tls)
+    info = portal.describe(server, tls, label, root / "chromium-profile")
+    emit(info, lambda: _demo_text(info, st.pinentry or "pinentry-gnome3"))
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def _default_demo_directory() -> Path:
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(data) / "sitoken" / "web-demo"
+
+
+def _demo_holder(label: str, ca_directory: Path) -> LocalCA:
+    """The demo CA, and the simulated token ``label`` with a holder certificate of it (made when missing)."""
+    from ..certs import LocalCA
+    from ..discovery import create_simulated_token, list_tokens, open_token
+    from ..web.demo import enrol_holder, holder_certificate
+
+    ca = LocalCA.open(ca_directory) if ca_directory.exists() else LocalCA.init(ca_directory, name="sitoken Web Demo CA")
+    user_pin = None
+    if not any(t.label == label for t in list_tokens("sim")):
+        step(f"creating the simulated token {label!r} ...")
+        with read_pin("so-pin", "SO PIN", new=True, policy=SO_PIN_POLICY) as so_pin:
+            user_pin = read_pin("pin", "user PIN", new=True, policy=PinPolicy())
+            create_simulated_token(label, so_pin, user_pin)
+    with open_token(label, module="sim") as token:
+        if holder_certificate(token, ca) is None:
+            step(f"issuing the demo holder's certificate onto {label!r} ...")
+            with user_pin or read_pin("pin", "user PIN") as pin:
+                token.login(pin)
+            try:
+                enrol_holder(token, ca)
+            finally:
+                token.logout()
+    return ca
+
+
+def _demo_text(info: dict[str, Any], pinentry: str) -> str:
+    chromium = " ".join(shlex.quote(arg) for arg in info["chromium"])
+    profile = info["chromium"][0].split("=", 1)[1]
+    return "\n".join([
+        f"sitoken demo portal: {info['url']} (listening on {info['listening']}; Ctrl-C stops it)",
+        f"The holder's simulated USB-Key is {info['token']!r}. Let the browser reach it (once):",
+        f"  sitoken --pinentry {pinentry} --module sim --token {shlex.quote(info['token'])} web install "
+        f"--user-data-dir {shlex.quote(profile)}",
+        "Then open the portal in Chromium (the test name mapped, its self-signed certificate trusted):",
+        f"  chromium {chromium}",
+    ])

@@ -15,12 +15,10 @@ from ..errors import Cancelled, InvalidInput, KeyNotFound, SitokenError, TokenEr
 from ..pin import Pin
 from ..provisioning.audit import AuditLog
 from ..token import Token
-from .challenge import authentication_token, check_nonce, check_origin
+from .challenge import PAGE_HASH_NAMES, authentication_token, check_nonce, check_origin
 from .framing import BadMessage, FramingError, read_message, write_message
 
 OPERATIONS = ("status", "get-certificate", "authenticate", "sign")
-# The page names the hash as WebCrypto does; the host signs it with the key's scheme for that hash.
-HASH_NAMES = {"SHA-256": "sha256", "SHA-384": "sha384"}
 _PADDING = {"rsa": "pkcs1v15", "ec": None}
 MAX_ID = 2**53  # a JavaScript number stays exact up to here
 
@@ -116,9 +114,9 @@ class WebHost:
     def _sign(self, request: Request) -> dict[str, str]:
         wanted = _b64_param(request.params, "certificate")
         digest = _b64_param(request.params, "hash")
-        hash_name = HASH_NAMES.get(str(request.params.get("hashAlgorithm")))
+        hash_name = PAGE_HASH_NAMES.get(str(request.params.get("hashAlgorithm")))
         if hash_name is None:
-            raise InvalidInput(f"hashAlgorithm must be one of {', '.join(HASH_NAMES)}")
+            raise InvalidInput(f"hashAlgorithm must be one of {', '.join(PAGE_HASH_NAMES)}")
         with self.open_token() as token:
             chosen = next((c for c in self._holder_certificates(token) if c.der == wanted), None)
             if chosen is None or chosen.key is None:

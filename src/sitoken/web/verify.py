@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -13,8 +14,8 @@ from ..certs.parse import ParsedCertificate, parse_certificate
 from ..certs.path import check_validity, validate_path
 from ..errors import InvalidInput, SignatureInvalid, SitokenError
 from ..provisioning.profiles import ProfileSet
-from ..pubkey import verify_host
-from .challenge import FORMAT, auth_value, check_origin
+from ..pubkey import key_type_of_spki, verify_host
+from .challenge import FORMAT, PAGE_HASH_NAMES, auth_value, check_origin
 from .identity import Identity, identity_from_certificate
 from .nonces import NonceStore
 
@@ -80,6 +81,23 @@ class AuthTokenVerifier:
             raise AuthenticationFailed("signature", "the signature does not verify for this origin and nonce")
         return identity_from_certificate(cert, self.profiles)
 
+    def verify_signature(self, certificate: bytes, document: bytes, signature: bytes, algorithm: str,
+                         *, now: datetime | None = None) -> Identity:
+        """The signer of ``document``: the certificate is trusted and for signing, the signature verifies.
+
+        ``algorithm`` is what the host answered (``ecdsa-sha256``, ``sm2-sm3``, …); the portal
+        checks the signature over the document it hashed itself, never over a hash the page sent.
+        """
+        try:
+            mechanism = Mechanism(algorithm)
+        except ValueError:
+            raise AuthenticationFailed("malformed", f"unknown algorithm {algorithm[:40]!r}") from None
+        cert = self._trusted(certificate, now or datetime.now(timezone.utc))
+        _check_usage(cert, require_client_auth=False)
+        if not verify_host(cert.spki_der, document, signature, mechanism):
+            raise AuthenticationFailed("signature", "the signature does not verify for this document")
+        return identity_from_certificate(cert, self.profiles)
+
     def _trusted(self, der: bytes, at: datetime) -> ParsedCertificate:
         try:
             cert = parse_certificate(der)
@@ -125,3 +143,17 @@ def _b64(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise AuthenticationFailed("malformed", "a token field is not base64") from None
+
+
+def document_hash(certificate: bytes, document: bytes) -> tuple[str, bytes]:
+    """``(hashAlgorithm, hash)`` the page passes to ``sign`` for ``document``, by the certificate's key.
+
+    The portal hashes its own document with the hash of the key's default scheme; a key that
+    signs whole messages (Ed25519) cannot sign a hash computed elsewhere.
+    """
+    key_type = key_type_of_spki(parse_certificate(certificate).spki_der)
+    hash_name = key_type.default_mechanism.hash_name if key_type else None
+    page_name = next((page for page, name in PAGE_HASH_NAMES.items() if name == hash_name), None)
+    if hash_name is None or page_name is None:
+        raise InvalidInput("this certificate's key cannot sign a hash computed by the portal")
+    return page_name, hashlib.new(hash_name, document).digest()
