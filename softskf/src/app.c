@@ -13,6 +13,23 @@ ULONG app_tx(sk_apph *a, sk_tx *tx, int write, sk_app **app)
     return rv;
 }
 
+/* Shared by app_run and cont_run: `rv` is how opening the view went. */
+ULONG view_run(ULONG rv, sk_view *v, int write, sk_op op, void *arg)
+{
+    if (rv == SAR_OK)
+        rv = op(v, arg);
+    if (rv == SAR_OK && write)
+        rv = tx_commit(&v->tx);
+    tx_end(&v->tx);
+    return rv;
+}
+
+ULONG app_run(sk_apph *a, int write, sk_op op, void *arg)
+{
+    sk_view v = {.cont = NULL};
+    return view_run(app_tx(a, &v.tx, write, &v.app), &v, write, op, arg);
+}
+
 int rights_ok(const sk_apph *a, uint32_t rights)
 {
     if (rights == SECURE_ANYONE_ACCOUNT)

@@ -169,8 +169,30 @@ void wipe(void *p, size_t n);
 /* session layer used by every entry point: look a handle up and open its device's state */
 ULONG dev_tx(sk_devh *d, sk_tx *tx, int write);
 ULONG app_tx(sk_apph *a, sk_tx *tx, int write, sk_app **app);
-ULONG cont_tx(sk_conth *c, sk_tx *tx, int write, sk_app **app, sk_cont **cont);
 int rights_ok(const sk_apph *a, uint32_t rights);
+
+/* One transaction around an operation on an application or a container: begin (locked, for
+ * writing if `write`), find the application (and the container), run `op`, commit when `write`
+ * and `op` succeeded, always end. `op` gets the open state and its own `arg`. */
+typedef struct {
+    sk_tx tx;
+    sk_app *app;
+    sk_cont *cont; /* cont_run and key_run only */
+} sk_view;
+typedef ULONG (*sk_op)(sk_view *v, void *arg);
+ULONG view_run(ULONG rv, sk_view *v, int write, sk_op op, void *arg);
+ULONG app_run(sk_apph *a, int write, sk_op op, void *arg);
+ULONG cont_run(sk_conth *c, int write, sk_op op, void *arg);
+/* cont_run for a private-key operation: refused before the state is opened unless the user PIN
+ * has been verified. */
+ULONG key_run(sk_conth *c, int write, sk_op op, void *arg);
+/* The operation of EnumContainer and EnumFiles: the application's names into the caller's buffer. */
+typedef struct {
+    int files; /* 1: files, 0: containers */
+    char *buf;
+    ULONG *len;
+} names_out;
+ULONG enum_names(sk_view *v, void *arg);
 
 /* crypto.c: SM2, SM3, SM4 and RSA over libcrypto */
 ULONG sm2_generate(unsigned char priv[32], unsigned char pub[64]);
