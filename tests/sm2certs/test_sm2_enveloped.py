@@ -52,21 +52,25 @@ class Recipient:
 
 
 def envelope(to: Recipient, *, gmt: bool = False, key_oid: str = SM2_3, content_oid: str = SM4_CBC,
-             tamper_key: bool = False, bad_padding: bool = False) -> bytes:
-    """An EnvelopedData of MESSAGE for ``to``, PKCS#7 or GM/T 0010 content types."""
+             tamper_key: bool = False, bad_padding: bool = False, by_key_id: bool = False) -> bytes:
+    """An EnvelopedData of MESSAGE for ``to``, PKCS#7 or GM/T 0010 content types; the recipient named by
+    issuer and serial number, or (``by_key_id``) by its certificate's subject key identifier."""
     key, iv = os.urandom(16), os.urandom(16)
     wrapped = openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", str(to.public_pem), data=key)
     if tamper_key:  # a byte of C2, the SM2-encrypted key itself, at the end of the SM2Cipher DER
         wrapped = wrapped[:-1] + bytes([wrapped[-1] ^ 1])
     plain, pad = (bytes(16), ["-nopad"]) if bad_padding else (MESSAGE, [])
     content = openssl("enc", "-sm4-cbc", "-K", key.hex(), "-iv", iv.hex(), *pad, data=plain)
-    tbs = x509.Certificate.load(to.certificate)["tbs_certificate"]
+    cert = x509.Certificate.load(to.certificate)
+    tbs = cert["tbs_certificate"]
+    rid = cms.RecipientIdentifier(name="subject_key_identifier", value=cert.key_identifier) if by_key_id else \
+        cms.RecipientIdentifier(name="issuer_and_serial_number", value={
+            "issuer": tbs["issuer"], "serial_number": tbs["serial_number"]})
     enveloped = cms.EnvelopedData({
         "version": "v0",
         "recipient_infos": [cms.RecipientInfo(name="ktri", value={
             "version": "v0",
-            "rid": cms.RecipientIdentifier(name="issuer_and_serial_number", value={
-                "issuer": tbs["issuer"], "serial_number": tbs["serial_number"]}),
+            "rid": rid,
             "key_encryption_algorithm": {"algorithm": key_oid},
             "encrypted_key": wrapped,
         })],
@@ -123,6 +127,7 @@ def test_sm2_enveloped_data_in_pkcs7_and_gmt0010_form_opens_on_the_token(
     for name, message, identifiers in (
             ("pkcs7", envelope(mine, key_oid=SM2), "pkcs7"),  # OpenSSL's SM2 OID for the key transport
             ("gmt", envelope(mine, gmt=True), "gmt0010"),  # GM/T 0010 types, GM/T 0006's SM2-3
+            ("ski", envelope(mine, key_oid="1.2.156.10197.1.301.2", by_key_id=True), "pkcs7"),  # GmSSL's OID
     ):
         done = _decrypt(sel, tmp_path, message, name)
         assert done.code == 0, done.out + done.err
@@ -135,6 +140,7 @@ def test_sm2_enveloped_data_in_pkcs7_and_gmt0010_form_opens_on_the_token(
 
 @pytest.mark.parametrize(("case", "code", "words"), [
     ("another recipient", exitcodes.KEY_NOT_FOUND, "none of them this key's certificate"),
+    ("another key id", exitcodes.KEY_NOT_FOUND, "none of them this key's certificate"),
     ("tampered key", exitcodes.INVALID_INPUT, "does not decrypt with this key"),
     ("bad padding", exitcodes.INVALID_INPUT, "bad padding"),
     ("AES content", exitcodes.NOT_SUPPORTED, "content encryption"),
@@ -146,6 +152,7 @@ def test_refusals_say_why_and_write_nothing(tmp_path: Path, holder: tuple[list[s
     sel, mine, other = holder
     message = {
         "another recipient": lambda: envelope(other, gmt=True),
+        "another key id": lambda: envelope(other, by_key_id=True),
         "tampered key": lambda: envelope(mine, tamper_key=True),
         "bad padding": lambda: envelope(mine, bad_padding=True),
         "AES content": lambda: envelope(mine, content_oid=AES128_CBC),

@@ -183,6 +183,12 @@ def test_certificate_for_another_key_is_refused_when_signing() -> None:
         sign_cms(signer(KeyType.EC_P256, 1), leaf, DATA)
 
 
+def test_gmt0010_identifiers_are_for_sm2_keys_only() -> None:
+    leaf, _ = _issue(KeyType.EC_P256)
+    with pytest.raises(InvalidInput, match="GM/T 0010 identifiers are for SM2"):
+        sign_cms(signer(KeyType.EC_P256), leaf, DATA, gmt0010=True)
+
+
 def test_certificate_without_signature_usage_is_refused() -> None:
     cert = build_self_signed(signer(KeyType.EC_P256), "CN=enc", 30,
                              key_usage=["key_agreement"])
