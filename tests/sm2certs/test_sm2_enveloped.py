@@ -85,9 +85,12 @@ def envelope(to: Recipient, *, gmt: bool = False, key_oid: str = SM2_3, content_
     return bytes(cms.ContentInfo({"content_type": "enveloped_data", "content": enveloped}).dump())
 
 
-@pytest.fixture()
-def holder(tmp_path: Path, skf_library: str) -> tuple[list[str], Recipient, Recipient]:
-    """A token with dual SM2 certificates (the KMC's encryption key imported) and a stranger's encryption cert."""
+@pytest.fixture(scope="module")
+def holder(tmp_path_factory: pytest.TempPathFactory, skf_library: str) -> tuple[list[str], Recipient, Recipient]:
+    """A token with dual SM2 certificates (the KMC's encryption key imported) and a stranger's encryption cert.
+
+    Shared by the tests below: decrypting changes nothing on the token."""
+    tmp_path = tmp_path_factory.mktemp("holder")
     name = new_skf_token()
     token = skf.open_token("skf", name)
     try:
