@@ -10,7 +10,8 @@ source "$ROOT/scripts/setup.sh"
 OUT="$ROOT/demo-out"
 rm -rf "$OUT" && mkdir -p "$OUT"
 export SITOKEN_SIM_DIR="$OUT/softhsm"   # a private token store, removed at the next run
-unset SOFTHSM2_CONF SITOKEN_MODULE
+export SITOKEN_SKF_DIR="$OUT/softskf"  # the software SKF token's devices, also private to the demo
+unset SOFTHSM2_CONF SITOKEN_MODULE SOFTSKF_DIR SOFTSKF_CONF
 
 # Demo PINs, passed by variable name (never on the command line). Do not reuse them.
 export DEMO_SO_PIN="demo-so-2468" DEMO_PIN="zq83demo" DEMO_NEW_PIN="k7w2demo" DEMO_RESET_PIN="r5t9demo"
@@ -129,5 +130,39 @@ for who in 110105199003071239:DEMO_HOLDER_PIN 91350100M000100Y43:DEMO_ORG_PIN; d
   run openssl cms -verify -binary -inform DER -in "$OUT/record.$id.p7s" -content "$OUT/record.txt" \
     -CAfile "$SITOKEN_STATE_DIR/local-ca/root.pem" -purpose any -out /dev/null
 done
+
+# --- dual SM2 certificates on an SKF USB-Key (docs/counter-guide.md) ---------------------
+export DEMO_SM2_PIN="w4ngwu7pin"
+cat > "$OUT/wang.json" <<'JSON'
+{"kind": "personal", "name": "王五", "id_number": "440305200002292462", "mobile": "13912345678"}
+JSON
+
+step "counter: an SM2 local CA (with its KMC stand-in), then a holder on a software SKF USB-Key with dual certificates"
+run sitoken ca init "$OUT/sm2-ca" --algorithm sm2 --name "sitoken Demo SM2 CA"
+run sitoken provision --module skf --applicant "$OUT/wang.json" --ca "$OUT/sm2-ca" \
+  --so-pin-env DEMO_SO_PIN --holder-pin-env DEMO_SM2_PIN
+serial=$(field 440305200002292462 token_serial) key=$(field 440305200002292462 key_label)
+run sitoken cert status --module skf --token "$serial"
+
+step "openssl checks both certificates against the SM2 CA, with the SM2 signer ID"
+run sitoken cert export --module skf --token "$serial" --key "$key" --out "$OUT/wang-sign.pem"
+run sitoken cert export --module skf --token "$serial" --key "$key/enc" --out "$OUT/wang-enc.pem"
+for cert in wang-sign wang-enc; do
+  run openssl verify -partial_chain -CAfile "$OUT/sm2-ca/intermediate.pem" -vfyopt distid:1234567812345678 "$OUT/$cert.pem"
+done
+
+step "the SM2 holder signs a document (CMS, SM2 with SM3) on the USB-Key; sitoken verifies it to the SM2 CA"
+cat "$OUT/sm2-ca/intermediate.pem" "$OUT/sm2-ca/root.pem" > "$OUT/sm2-trust.pem"
+run sitoken sign --module skf --token "$serial" --key "$key" --cms --in "$OUT/record.txt" --out "$OUT/record.sm2.p7s" \
+  --pin-env DEMO_SM2_PIN
+run sitoken verify --cms --trust "$OUT/sm2-trust.pem" --in "$OUT/record.txt" --sig "$OUT/record.sm2.p7s"
+
+step "anyone encrypts a message to the holder's encryption certificate (openssl); the USB-Key decrypts it"
+printf '王五: your pension statement for 2026 is ready.\n' > "$OUT/message.txt"
+run openssl x509 -in "$OUT/wang-enc.pem" -pubkey -noout -out "$OUT/wang-enc.pub"
+run openssl pkeyutl -encrypt -pubin -inkey "$OUT/wang-enc.pub" -in "$OUT/message.txt" -out "$OUT/message.sm2"
+run sitoken decrypt --module skf --token "$serial" --key "$key/enc" --in "$OUT/message.sm2" --out "$OUT/message.out" \
+  --pin-env DEMO_SM2_PIN
+run cmp "$OUT/message.txt" "$OUT/message.out"
 
 printf '\nDemo complete. Files are in %s\n' "$OUT"

@@ -97,3 +97,15 @@ def self_signed_certificate(name: str = "holder") -> bytes:
             .serial_number(x509.random_serial_number()).not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.DER)
+
+
+def openssl_verifies_certificate(issuer: Path, cert: Path, *, partial: bool = True) -> bool:
+    """``openssl verify [-partial_chain] -CAfile ISSUER -vfyopt distid:1234567812345678 CERT``: one link.
+
+    OpenSSL 3.0 gives -vfyopt's ID to the target certificate only, so an SM2 chain is checked
+    link by link (shared/SKF.md section 9).
+    """
+    args = ["openssl", "verify", *(["-partial_chain"] if partial else []), "-CAfile", str(issuer),
+            "-vfyopt", f"distid:{DEFAULT_ID.decode()}", str(cert)]
+    run = subprocess.run(args, capture_output=True, text=True, check=False)
+    return run.returncode == 0 and run.stdout.strip().endswith(": OK")

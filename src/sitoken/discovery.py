@@ -11,6 +11,8 @@ from .pkcs11 import Module, Pkcs11Token, free_slot, resolve_module
 from .pkcs11.driver import token_info_from_raw
 from .token import Token, TokenInfo
 
+DeviceKey = skf.DeviceKey  # an SKF device's authentication key, for callers above the drivers
+
 PCSC_PREFIX = "pcsc:"
 SKF_URI = "skf:"
 
@@ -49,7 +51,17 @@ def list_tokens(module: str | None = None) -> list[TokenInfo]:
 
 def tokens_are_fixed(module: str | None = None) -> bool:
     """True when the module's tokens cannot be unplugged (SoftHSM): a missing one was destroyed."""
+    if skf_selected(module):
+        return False  # an SKF device that is missing was taken out, software or not
     return resolve_module(module).name == "softhsm"
+
+
+def software_device_key(module: str | None = None) -> skf.DeviceKey | None:
+    """The software SKF token's factory device key when ``module`` is that token (its devices are
+    made with it); None for any other module, whose device keys the counter must be given."""
+    if _skf_spec(module) == skf.PREFIX:
+        return skf.DeviceKey(skf.softskf.FACTORY_DEVICE_KEY)
+    return None
 
 
 def open_token(
@@ -100,8 +112,13 @@ def _open_card_by_serial(serial: str, policy: PinPolicy | None, pkcs11_searched:
     return card
 
 
-def open_free_token(*, module: str | None = None, policy: PinPolicy | None = None) -> Pkcs11Token:
-    """The first uninitialised token of a module (SoftHSM keeps one free slot)."""
+def open_free_token(*, module: str | None = None, policy: PinPolicy | None = None,
+                    device_key: skf.DeviceKey | None = None) -> Token:
+    """The first uninitialised token of a module (SoftHSM keeps one free slot; the software SKF
+    token makes a new device); an SKF device is initialised with ``device_key``."""
+    spec = _skf_spec(module)
+    if spec is not None:
+        return skf.open_free_token(spec, policy=policy, device_key=device_key)
     mod = load_module(module)
     return Pkcs11Token(mod, free_slot(mod), policy)
 

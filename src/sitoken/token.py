@@ -31,6 +31,10 @@ class Capabilities:
     # Tokens whose keys live in fixed slots name the one a holder's signature key goes to, as
     # (label, id in hex): an OpenPGP card's ("sig", "01"). None: the caller picks label and CKA_ID.
     signature_key_slot: tuple[str, str] | None = None
+    # SKF names a key by its container: the id is the label's bytes, never one the caller picks.
+    key_id_is_label: bool = False
+    # Can it take an encryption key pair a KMC delivers in an envelope (SKF_ImportECCKeyPair)?
+    imports_enveloped_keys: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -41,6 +45,8 @@ class Capabilities:
             "keygen_needs_so_pin": self.keygen_needs_so_pin,
             "stores_ca_certificates": self.stores_ca_certificates,
             "signature_key_slot": list(self.signature_key_slot) if self.signature_key_slot else None,
+            "key_id_is_label": self.key_id_is_label,
+            "imports_enveloped_keys": self.imports_enveloped_keys,
             "key_types": [k.value for k in self.key_types],
             "mechanisms": [m.value for m in self.mechanisms],
         }
@@ -170,6 +176,15 @@ class Token(abc.ABC):
     def import_key_pair(self, pkcs8_der: bytes, label: str, key_id: bytes | None = None) -> KeyInfo:
         """Write a private key from outside (PKCS#8 DER) and its public key; see ``can_import_keys``."""
         raise NotSupported("this token cannot take a private key from outside: its keys are generated on it")
+
+    def import_enveloped_key(self, selector: str, envelope_der: bytes) -> KeyInfo:
+        """A KMC's encryption key pair (GM/T 0009 SM2EnvelopedKey, DER) into the container of the
+        signature key ``selector``, which opens it; see ``imports_enveloped_keys``."""
+        raise NotSupported("this token takes no KMC envelope: dual SM2 certificates need an SKF USB-Key")
+
+    def decrypt_sm2(self, selector: str, ciphertext_der: bytes) -> bytes:
+        """SM2-decrypt a GM/T 0009 DER ciphertext with the encryption key ``selector``."""
+        raise NotSupported("this token does not decrypt SM2: its encryption keys live in SKF containers")
 
     @abc.abstractmethod
     def keys(self) -> list[KeyInfo]: ...

@@ -41,6 +41,7 @@ from .sniff import expected
 
 _CA_USAGE = ("key_cert_sign", "crl_sign")
 KMC_DIR, KMC_KEY = "kmc", "kmc.key"
+DELIVERED_DIR = "delivered"  # kmc/delivered/<signature serial>: the encryption serial made for it
 #: Key usage of the two certificates of a dual-certificate holder (GM/T 0015 practice).
 SIGNATURE_USAGE = ("digital_signature", "non_repudiation")
 ENCRYPTION_USAGE = ("key_encipherment", "data_encipherment", "key_agreement")
@@ -195,12 +196,36 @@ class Sm2LocalCA:
         signature key opens (GM/T 0009 SM2EnvelopedKey, what SKF_ImportECCKeyPair takes).
         """
         holder = x509.Certificate.load(signature_certificate)
+        earlier = self._delivered(holder)
+        if earlier is not None:
+            return earlier
         key = Sm2PrivateKey.generate()
         san = [e for e in holder["tbs_certificate"]["extensions"] or [] if e["extn_id"].dotted == "2.5.29.17"]
         issued = self.issue_encryption(holder.subject.dump(), key.public_key().spki, san=san, days=days, now=now)
-        escrow = _escrow(self.directory, key, x509.Certificate.load(issued.certificate).serial_number)
+        enc_serial = x509.Certificate.load(issued.certificate).serial_number
+        escrow = _escrow(self.directory, key, enc_serial)
+        delivered = self.directory / KMC_DIR / DELIVERED_DIR
+        delivered.mkdir(mode=0o700, exist_ok=True)
+        _write_new(delivered / f"{holder.serial_number:x}", f"{enc_serial:x}\n".encode())
         envelope = EnvelopedKey.seal(key, Sm2PublicKey(holder.public_key.dump()))
         return KmcDelivery(issued.certificate, issued.chain, envelope.to_der(), escrow)
+
+    def _delivered(self, holder: x509.Certificate) -> KmcDelivery | None:
+        """The pair already made for this signature certificate, delivered again (the same key).
+
+        A counter killed after the KMC answered asks again on its rerun: it gets the escrowed
+        key in a fresh envelope, so one holder never leaves two escrowed keys behind.
+        """
+        index = self.directory / KMC_DIR / DELIVERED_DIR / f"{holder.serial_number:x}"
+        if not index.exists():
+            return None
+        ref = f"{index.read_text(encoding='ascii').strip()}.sm4"
+        key = recover_escrow(self.directory, ref)
+        certificate = load_certificates((self.directory / ISSUED_DIR / f"{ref[:-4]}.pem").read_bytes())[0]
+        if x509.Certificate.load(certificate).public_key.dump() != key.public_key().spki:
+            raise InvalidInput(f"the KMC's escrow {ref} does not hold the key of its encryption certificate")
+        envelope = EnvelopedKey.seal(key, Sm2PublicKey(holder.public_key.dump()))
+        return KmcDelivery(certificate, self.chain, envelope.to_der(), ref)
 
     def _leaf(self, subject: x509.Name, spki_der: bytes, extensions: Sequence[x509.Extension], days: int,
               now: datetime | None) -> Issued:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..certs import LocalCA, build_csr, build_self_signed, csr_pem, to_pem
+from ..certs import CertInfo, LocalCA, build_csr, build_self_signed, csr_pem, to_pem
 from ..certs.ontoken import (
     RENEWAL_WINDOW_DAYS,
     TokenCertificate,
@@ -154,14 +154,21 @@ def cert_status(all_tokens: bool, window: int) -> None:
             info = token.info()
             for c in token_certificates(token, renew_window_days=window):
                 if not c.authority:
-                    rows.append({"token": info.label, "serial": info.serial, "key": c.key, "subject": c.info.subject,
+                    rows.append({"token": info.label, "serial": info.serial, "key": c.key, "usage": _usage(c.info),
+                                 "subject": c.info.subject,
                                  "not_after": c.info.not_after.isoformat(), "days_left": c.info.days_left,
                                  "status": c.info.status, "renew_due": c.info.renew_due, "expired": c.info.expired})
         finally:
             token.close()
     emit(rows, lambda: "\n".join(
-        f"{r['token']:<16} {r['status']:<10} {r['days_left']:>5} days  {r['subject']}" for r in rows
+        f"{r['token']:<16} {r['status']:<10} {r['days_left']:>5} days  {r['usage']:<10} {r['subject']}" for r in rows
     ) or "no holder certificates")
+
+
+def _usage(info: CertInfo) -> str:
+    """``encryption`` for the encryption certificate of a dual-certificate holder, else ``signature``."""
+    usage = set(info.key_usage)
+    return "encryption" if "key_encipherment" in usage and "digital_signature" not in usage else "signature"
 
 
 @cert_group.command("export")

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from ..certs import load_certificates
+from ..discovery import software_device_key
 from ..errors import InvalidInput
 from ..pin import Pin, PinPolicy
 from ..provisioning import lifecycle
@@ -29,18 +30,20 @@ from ..provisioning.holder_pins import (
     PromptPins,
     holder_context,
 )
-from ..provisioning.issuers import FileHandoffIssuer, Issuer, LocalCAIssuer
+from ..provisioning.issuers import FileHandoffIssuer, Issuer, local_issuer
 from ..provisioning.journal import Journal, claim_to_dict, default_state_dir, journal_location, mask
 from ..provisioning.journal_store import SCHEMA_VERSION, copy_rows
-from ..provisioning.profiles import load_profiles
+from ..provisioning.profiles import ProfileSet, load_profiles
 from ..provisioning.workflow import Counter, ProvisionResult
 from . import exitcodes
 from .common import (
     confirm,
+    device_key_options,
     emit,
     force_option,
     json_option,
     pin_options,
+    read_device_key,
     read_input,
     read_pin,
     selection_options,
@@ -80,10 +83,13 @@ def counter_options(f: F) -> F:
         click.option("--outbox", metavar="DIR", help="Where the file issuer writes requests."),
         click.option("--trust", "trust_file", metavar="FILE", help="Root certificate(s) the round trip verifies to."),
         click.option("--profiles", "profiles_file", metavar="FILE", help="Certificate profiles (JSON or TOML)."),
+        click.option("--profile", "profile_names", metavar="NAME", multiple=True,
+                     help="The profile for applicants of its kind, e.g. personal-sm2 (repeat for both kinds). "
+                          "Default: the CA's (an SM2 local CA: the dual-certificate ones), else by kind."),
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return device_key_options(f)
 
 
 def holder_pin_options(f: F) -> F:
@@ -106,19 +112,40 @@ def open_counter(opts: dict[str, Any], *, so_pin: bool, so_optional: bool = Fals
     if so_pin and (not so_optional or "so-pin" in state().pin_sources):
         pin = read_pin("so-pin", "counter's SO PIN")
     journal = Journal(location, operator=operator, waiting=_say_waiting)
+    device_key = None
     try:
         ca_dir = opts.get("ca_dir") or base / "local-ca"
+        profiles = load_profiles(opts.get("profiles_file"),
+                                 ca_directory=ca_dir if opts.get("issuer") == "local" else None)
+        device_key = read_device_key() or software_device_key(state().module)
         counter = Counter(
             journal, counter_audit(journal, opts.get("audit_path"), operator), _issuer(opts, base, ca_dir), so_pin=pin,
-            holder_pins=_holder_source(opts, policy), profiles=load_profiles(opts.get("profiles_file"),
-            ca_directory=ca_dir if opts.get("issuer") == "local" else None),
-            module=state().module, policy=policy, token=state().token, progress=step,
+            holder_pins=_holder_source(opts, policy), profiles=profiles, module=state().module, policy=policy,
+            token=state().token, progress=step, device_key=device_key,
+            profile_choice=_profile_choice(opts.get("profile_names") or (), profiles),
         )
         yield counter
     finally:
         journal.close()
         if pin is not None:
             pin.wipe()
+        if device_key is not None:
+            device_key.wipe()
+
+
+def _profile_choice(names: tuple[str, ...], profiles: ProfileSet) -> dict[str, str]:
+    """--profile NAME...: kind -> name; two profiles of one kind are refused."""
+    chosen: dict[str, str] = {}
+    for name in names:
+        if name not in profiles.profiles:
+            raise click.BadParameter(f"no profile {name!r} in {profiles.source}; known: "
+                                     f"{', '.join(profiles.profiles)}", param_hint="--profile")
+        kind = profiles.profiles[name].kind
+        if chosen.get(kind, name) != name:
+            raise click.BadParameter(f"{chosen[kind]!r} and {name!r} are both {kind} profiles: choose one",
+                                     param_hint="--profile")
+        chosen[kind] = name
+    return chosen
 
 
 def _say_waiting(message: str) -> None:
@@ -130,7 +157,7 @@ def _issuer(opts: dict[str, Any], base: Path, ca_dir: Path) -> Issuer:
     trust = tuple(load_certificates(read_input(opts["trust_file"]))) if opts.get("trust_file") else ()
     if opts.get("issuer") == "file":
         return FileHandoffIssuer(opts.get("outbox") or base / "outbox", trust)
-    return LocalCAIssuer(ca_dir)
+    return local_issuer(ca_dir)
 
 
 def _holder_source(opts: dict[str, Any], policy: PinPolicy) -> HolderPinSource:
@@ -164,6 +191,10 @@ def _result_text(r: ProvisionResult) -> str:
     lines = [f"{r.subject}: {r.purpose} {r.state} (enrolment {r.enrolment})",
              f"  token {r.token_label} (serial {r.token_serial}), key {r.key_label} (id {r.key_id})",
              f"  certificate serial {r.certificate_serial}, valid until {r.not_after}"]
+    if r.encryption_certificate_serial:
+        escrow = f" (key escrowed by the KMC: {r.escrow_ref})" if r.escrow_ref else ""
+        lines.append(f"  encryption certificate serial {r.encryption_certificate_serial}, valid until "
+                     f"{r.encryption_not_after}{escrow}")
     if r.pin_must_change:
         lines.append("  the holder must change the initial PIN: sitoken pin change --token " + str(r.token_label))
     lines += [f"  note: {n}" for n in r.notes]
@@ -227,16 +258,35 @@ def _group_opts(ctx: click.Context, /, opts: dict[str, Any]) -> dict[str, Any]:
 @provision_group.command("complete")
 @selection_options
 @click.option("--certificate", "certificate_file", required=True, metavar="FILE",
-              help="What the CA returned: the certificate, with its chain (PEM bundle, DER or .p7b).")
+              help="What the CA returned: the (signature) certificate, with its chain (PEM bundle, DER or .p7b).")
+@click.option("--enc-certificate", "enc_certificate_file", metavar="FILE",
+              help="Dual SM2 certificates: the KMC's encryption certificate.")
+@click.option("--envelope", "envelope_file", metavar="FILE",
+              help="Dual SM2 certificates: the KMC's envelope holding the encryption key (GM/T 0009, DER).")
 @counter_options
 @holder_pin_options
 @json_option
 @click.pass_context
-def provision_complete(ctx: click.Context, /, certificate_file: str, **opts: Any) -> None:
-    """Finish a handed-off enrolment: install the returned certificate, check it, journal it."""
+def provision_complete(ctx: click.Context, /, certificate_file: str, enc_certificate_file: str | None,
+                       envelope_file: str | None, **opts: Any) -> None:
+    """Finish a handed-off enrolment: install the returned certificate(s), check them, journal it.
+
+    For a dual-certificate (SM2) profile, the encryption certificate and the envelope are
+    checked against the request, the key on the token and each other, and the envelope is
+    imported into the signature key's container; a refused file leaves token and journal as
+    they were.
+
+    \b
+    Examples:
+      sitoken provision complete --certificate from-ca.pem --holder-pin-env PIN
+      sitoken provision complete --module skf --certificate sign.pem --enc-certificate enc.pem \\
+          --envelope enc.env --holder-pin-env PIN --profile personal-sm2
+    """
     opts = {**_group_opts(ctx, opts), "issuer": "file"}
+    enc = read_input(enc_certificate_file) if enc_certificate_file else None
+    envelope = read_input(envelope_file) if envelope_file else None
     with open_counter(opts, so_pin=False) as counter:
-        result = counter.complete(read_input(certificate_file))
+        result = counter.complete(read_input(certificate_file), enc, envelope)
     emit(result.to_dict(), _result_text(result))
 
 

@@ -12,8 +12,10 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ..certs import LocalCA, csr_pem, load_certificates, order_chain
+from ..certs import LocalCA, csr_pem, load_certificates, order_chain, public_key_matches
+from ..certs.dual import request_spki
 from ..certs.parse import leaf_of
+from ..certs.sm2ca import KmcDelivery, Sm2LocalCA, is_sm2_ca
 from ..errors import InvalidInput
 from ..safefiles import write_file
 from .profiles import CertProfile
@@ -23,7 +25,8 @@ try:
 except ImportError:  # pragma: no cover - Windows: one process at a time
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["FileHandoffIssuer", "Issuance", "Issuer", "LocalCAIssuer", "split_issued"]
+__all__ = ["FileHandoffIssuer", "Issuance", "Issuer", "LocalCAIssuer", "Sm2LocalCAIssuer", "local_issuer",
+           "split_issued"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class Issuer(Protocol):
     """Turns a request into a certificate, now or later."""
 
     name: str
+    #: The profile for each kind of applicant when none is chosen (an SM2 CA: the dual ones).
+    default_profiles: dict[str, str]
 
     def issue(self, csr_der: bytes, profile: CertProfile, reference: str, *, resuming: bool = False) -> Issuance: ...
 
@@ -70,6 +75,7 @@ class LocalCAIssuer:
     """Issues at once from a LocalCA directory (created on first use). Demo and QA only."""
 
     name = "local-ca"
+    default_profiles: dict[str, str] = {}  # noqa: RUF012 - read only: the profiles file decides
 
     def __init__(self, directory: str | os.PathLike[str], *, create: bool = True) -> None:
         path = Path(directory)
@@ -129,6 +135,7 @@ class FileHandoffIssuer:
     """Writes the request to an outbox for a real CA; the certificate comes back through ``complete``."""
 
     name = "file"
+    default_profiles: dict[str, str] = {}  # noqa: RUF012 - read only: --profile chooses for a real CA
 
     def __init__(self, outbox: str | os.PathLike[str], trust: Sequence[bytes] = ()) -> None:
         self.outbox = Path(outbox)
@@ -159,5 +166,54 @@ def split_issued(data: bytes) -> tuple[bytes, tuple[bytes, ...]]:
 
 
 def request_matches(csr_der: bytes, certificate_der: bytes) -> bool:
-    """True when the certificate is for the request's key."""
-    return _spki_of_request(csr_der) == _spki_of_certificate(certificate_der)
+    """True when the certificate is for the request's key (any key type, SM2 included)."""
+    return public_key_matches(certificate_der, request_spki(csr_der))
+
+
+class Sm2LocalCAIssuer:
+    """An SM2 local CA (``ca init --algorithm sm2``) with its KMC stand-in. Demo and QA only.
+
+    Signature certificates from requests, like ``LocalCAIssuer``; for a dual-certificate profile
+    the KMC makes the encryption key pair, escrows it and delivers it in an envelope.
+    """
+
+    name = "local-sm2-ca"
+    default_profiles = {"personal": "personal-sm2", "organisation": "organisation-sm2"}  # noqa: RUF012
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.ca = Sm2LocalCA.open(self.directory)
+
+    def issue(self, csr_der: bytes, profile: CertProfile, reference: str, *, resuming: bool = False) -> Issuance:
+        if resuming:
+            earlier = self._already_issued(csr_der)
+            if earlier is not None:
+                return Issuance(earlier, self.ca.chain, adopted=True)
+        issued = self.ca.issue(csr_der, days=profile.validity_days, profile=profile.ca_profile)
+        return Issuance(issued.certificate, issued.chain)
+
+    def _already_issued(self, csr_der: bytes) -> bytes | None:
+        spki = request_spki(csr_der)
+        for path in sorted((self.directory / "issued").glob("*.pem"), key=lambda p: p.stat().st_mtime, reverse=True):
+            try:
+                ders = load_certificates(path.read_bytes())
+            except (InvalidInput, OSError):
+                continue
+            if ders and public_key_matches(ders[0], spki):
+                return ders[0]
+        return None
+
+    def deliver_encryption(self, signature_certificate: bytes, profile: CertProfile) -> KmcDelivery:
+        """The KMC's pair for this signature certificate (the same one again on a rerun)."""
+        return self.ca.issue_encryption_pair(signature_certificate, days=profile.validity_days)
+
+    def trust_anchors(self, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        return (bytes(self.ca.root.dump()),)
+
+
+def local_issuer(directory: str | os.PathLike[str]) -> LocalCAIssuer | Sm2LocalCAIssuer:
+    """The local CA in ``directory``: an SM2 one (made with ``ca init --algorithm sm2``) or RSA/EC,
+    created on first use."""
+    if (Path(directory) / "root.pem").exists() and is_sm2_ca(directory):
+        return Sm2LocalCAIssuer(directory)
+    return LocalCAIssuer(directory)

@@ -147,6 +147,11 @@ class Enrolment:
     created: str
     updated: str
     counter: str | None = None  # the hall's counter whose token this is (hall.py)
+    # Dual SM2 certificates: the encryption certificate a KMC issued, and where it escrowed the key.
+    enc_certificate: bytes | None = None
+    enc_serial: str | None = None
+    enc_not_after: str | None = None
+    escrow_ref: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -162,6 +167,8 @@ class Enrolment:
             "certificate_serial": self.cert_serial, "not_after": self.not_after, "handoff": self.handoff,
             "batch": self.batch, "row": self.row, "last_error": self.last_error,
             "created": self.created, "updated": self.updated, "counter": self.counter,
+            "encryption_certificate_serial": self.enc_serial, "encryption_not_after": self.enc_not_after,
+            "escrow_ref": self.escrow_ref,
         }
 
 

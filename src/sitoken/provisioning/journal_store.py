@@ -88,6 +88,13 @@ MIGRATIONS: dict[int, dict[str, Sequence[str]]] = {
     )},
     # Which counter of a hall an enrolment's token is at (see hall.py).
     4: {"*": ("ALTER TABLE enrolments ADD COLUMN counter TEXT",)},
+    # Dual SM2 certificates: the encryption certificate and the KMC's escrow reference (never the key).
+    5: {"*": (
+        "ALTER TABLE enrolments ADD COLUMN enc_certificate {blob}",
+        "ALTER TABLE enrolments ADD COLUMN enc_serial TEXT",
+        "ALTER TABLE enrolments ADD COLUMN enc_not_after TEXT",
+        "ALTER TABLE enrolments ADD COLUMN escrow_ref TEXT",
+    )},
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -19,7 +19,7 @@ from .audit import TokenRef
 from .claims import holder_resource
 from .holder_pins import holder_context
 from .journal import Enrolment, mask, now_text
-from .workflow import Counter, ProvisionResult, applicant_record
+from .workflow import Counter, ProvisionResult, applicant_record, delete_certificates_of
 
 __all__ = ["LossReport", "PinResetRecord", "Revocation", "find_subject", "reissue", "renew", "report_loss", "reset_pin"]
 
@@ -42,6 +42,7 @@ class Revocation:
     not_after: str | None
     state: str  # the enrolment's state before the report: done, superseded, or unfinished
     request: str
+    usage: str = "signature"  # or "encryption": the KMC's certificate of a dual-certificate holder
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -159,17 +160,36 @@ def _reissue(counter: Counter, key: str) -> ProvisionResult:
     return counter.resume(enrolment)
 
 
-def _revocation_request(live: Enrolment, reason: str, operator: str, directory: Path) -> Path:
-    info = cert_info(live.certificate) if live.certificate else None
+def _revocation_request(live: Enrolment, reason: str, operator: str, directory: Path,
+                        usage: str = "signature") -> Path:
+    certificate, serial, not_after = ((live.certificate, live.cert_serial, live.not_after) if usage == "signature"
+                                      else (live.enc_certificate, live.enc_serial, live.enc_not_after))
+    info = cert_info(certificate) if certificate else None
     request = {
         "type": "revocation-request", "reason": reason, "requested_at": now_text(), "operator": operator,
-        "enrolment": live.id, "certificate_serial": live.cert_serial,
+        "enrolment": live.id, "certificate_serial": serial, "usage": usage,
         "issuer": info.issuer if info else None, "subject": info.subject if info else None,
-        "not_after": live.not_after, "token": {"label": live.token_label, "serial": live.token_serial},
+        "not_after": not_after, "token": {"label": live.token_label, "serial": live.token_serial},
     }
+    if usage == "encryption":
+        request["escrow_ref"] = live.escrow_ref  # the KMC's copy stays for key recovery; it is not revoked
     data = (json.dumps(request, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
     return create_request(private_directory(directory, "revocation directory"),
-                          f"revoke-{live.cert_serial or live.id}", data)
+                          f"revoke-{serial or live.id}", data)
+
+
+def _revocations(counter: Counter, live: Enrolment, reason: str, directory: Path) -> tuple[Revocation, ...]:
+    """One request per valid certificate the token holds or held: both of a dual-certificate holder."""
+    out = []
+    for e in certificates_on_token(counter, live):
+        state = e.state if e.finished else "unfinished"
+        out.append(Revocation(e.id, e.cert_serial, e.not_after, state,
+                              str(_revocation_request(e, reason, counter.audit.operator, directory))))
+        if e.enc_certificate:
+            out.append(Revocation(e.id, e.enc_serial, e.enc_not_after, state,
+                                  str(_revocation_request(e, reason, counter.audit.operator, directory, "encryption")),
+                                  "encryption"))
+    return tuple(out)
 
 
 def certificates_on_token(counter: Counter, live: Enrolment) -> list[Enrolment]:
@@ -205,10 +225,7 @@ def report_loss(counter: Counter, key: str, *, reason: str = "lost",
 
 def _report_loss(counter: Counter, key: str, reason: str, directory: Path) -> LossReport:
     live = _live(counter, key)
-    requested = tuple(
-        Revocation(e.id, e.cert_serial, e.not_after, e.state if e.finished else "unfinished",
-                   str(_revocation_request(e, reason, counter.audit.operator, directory)))
-        for e in certificates_on_token(counter, live))
+    requested = _revocations(counter, live, reason, directory)
     path = next((r.request for r in requested if r.enrolment == live.id), "")
     token = counter.find_token(live)
     destroyed, why = False, None
@@ -255,7 +272,7 @@ def _destroy(counter: Counter, token: Token, live: Enrolment) -> bool:
     with pin:
         token.login(pin)
     key_id = live.key_id or ""
-    token.delete_certificates(key_id=bytes.fromhex(key_id))
+    delete_certificates_of(token, key_id)
     if any(k.id == key_id for k in token.keys()):
         token.delete_key(f"id:{key_id}")
     return True

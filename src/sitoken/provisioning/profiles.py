@@ -59,6 +59,14 @@ class CertProfile:
     ca_profile: str = "personal"
     # Every key type the CA accepts for this profile, preferred first (``key_type`` is the first).
     key_types: tuple[KeyType, ...] = ()
+    # Dual SM2 certificates: the key usage of the encryption certificate, whose key pair the CA's
+    # KMC makes and delivers in an envelope. Empty: one (signature) certificate.
+    encryption_key_usage: tuple[str, ...] = ()
+
+    @property
+    def dual(self) -> bool:
+        """True when the holder gets a signature and an encryption certificate (GM/T 0015 practice)."""
+        return bool(self.encryption_key_usage)
 
     @property
     def acceptable_key_types(self) -> tuple[KeyType, ...]:
@@ -99,7 +107,7 @@ class CertProfile:
             "validity_days": self.validity_days, "subject": [list(p) for p in self.subject],
             "extensions": [{"oid": e.oid, "value": e.value, "critical": e.critical} for e in self.extensions],
             "key_usage": list(self.key_usage), "extended_key_usage": list(self.extended_key_usage),
-            "ca_profile": self.ca_profile,
+            "ca_profile": self.ca_profile, "encryption_key_usage": list(self.encryption_key_usage),
         }
 
 
@@ -215,7 +223,18 @@ def _profile(name: str, body: Any, source: str) -> CertProfile:
         key_usage=tuple(body.get("key_usage", ("digital_signature", "non_repudiation"))),
         extended_key_usage=tuple(body.get("extended_key_usage", ())),
         ca_profile=str(body.get("ca_profile", kind)),
+        encryption_key_usage=_encryption_usage(body, key_types, where),
     )
+
+
+def _encryption_usage(body: Mapping[str, Any], key_types: tuple[KeyType, ...], where: str) -> tuple[str, ...]:
+    """Only SM2 keys come with a KMC's encryption certificate (SKF containers hold both pairs)."""
+    usage = body.get("encryption_key_usage", ())
+    if not isinstance(usage, Sequence) or isinstance(usage, str):
+        raise InvalidInput(f"{where}: encryption_key_usage must be a list of key usages")
+    if usage and key_types != (KeyType.SM2,):
+        raise InvalidInput(f"{where}: dual certificates (encryption_key_usage) need key_type sm2 alone")
+    return tuple(str(u) for u in usage)
 
 
 def _key_types(body: Mapping[str, Any], where: str) -> tuple[KeyType, ...]:

@@ -14,14 +14,24 @@ import hashlib
 import os
 import secrets
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from ..certs import build_csr, cert_info, load_certificates, to_pem
-from ..certs.ontoken import TokenSigner, install_certificates, token_certificates
-from ..discovery import load_module, open_free_token, open_token, tokens_are_fixed
-from ..errors import InvalidInput, JournalError, SitokenError, TokenAbsent, TokenNotFound
+from ..certs import build_csr, cert_info, load_certificates, public_key_matches, to_pem
+from ..certs.dual import EncryptionDelivery, check_encryption_delivery, encrypt_to_certificate
+from ..certs.ontoken import TokenSigner, install_certificates, key_for_certificate, token_certificates
+from ..discovery import DeviceKey, load_module, open_free_token, open_token, skf_selected, tokens_are_fixed
+from ..errors import (
+    InvalidInput,
+    JournalError,
+    NotSupported,
+    SignatureInvalid,
+    SitokenError,
+    TokenAbsent,
+    TokenError,
+    TokenNotFound,
+)
 from ..pin import Pin, PinPolicy
 from ..signing.cms import sign_cms, verify_cms
 from ..token import KeyType, Token
@@ -72,6 +82,10 @@ class ProvisionResult:
     handoff: str | None
     already_done: bool = False
     notes: tuple[str, ...] = ()
+    # Dual SM2 certificates: the KMC's encryption certificate and its escrow reference (None otherwise).
+    encryption_certificate_serial: str | None = None
+    encryption_not_after: str | None = None
+    escrow_ref: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         out = dataclasses.asdict(self)
@@ -84,6 +98,16 @@ def purge_incomplete_objects(token: Token) -> int:
     return token.remove_incomplete_objects()
 
 
+def delete_certificates_of(token: Token, key_id: str) -> int:
+    """Delete the certificates of a key (none on SKF, whose certificates go with their container)."""
+    try:
+        return token.delete_certificates(key_id=bytes.fromhex(key_id))
+    except NotSupported:
+        if not token.capabilities.key_id_is_label:
+            raise
+        return 0
+
+
 def _public_key_hash(token: Token, key_id: str) -> str | None:
     """SHA-256 of the public key with this id on the token, None when there is none."""
     if not any(k.id == key_id for k in token.keys()):
@@ -93,11 +117,13 @@ def _public_key_hash(token: Token, key_id: str) -> str | None:
 
 class CrashHook:
     """Kills (``SITOKEN_TEST_CRASH_AT=N``) or stops (``SITOKEN_TEST_STOP_AT=N``) the process at the
-    N-th hook point; does nothing otherwise."""
+    N-th hook point, or at the hook point named (``=kmc:after``); does nothing otherwise."""
 
     def __init__(self) -> None:
-        self.plan = {sig: int(value) for sig, name in ((signal.SIGKILL, CRASH_ENV), (signal.SIGSTOP, STOP_ENV))
-                     if (value := os.environ.get(name, "")).isdigit()}
+        # N: the N-th hook point; a name (``kmc:after``): the first hook point of that name.
+        self.plan = {sig: int(value) if value.isdigit() else value
+                     for sig, name in ((signal.SIGKILL, CRASH_ENV), (signal.SIGSTOP, STOP_ENV))
+                     if (value := os.environ.get(name, ""))}
         self.count = 0
 
     def __call__(self, point: str) -> None:
@@ -105,7 +131,7 @@ class CrashHook:
             return
         self.count += 1
         for sig, at in self.plan.items():
-            if self.count == at:
+            if at in (self.count, point):
                 os.kill(os.getpid(), sig)
 
 
@@ -116,14 +142,23 @@ class Counter:
         self, journal: Journal, audit: AuditLog, issuer: Issuer, *, holder_pins: HolderPinSource,
         so_pin: Pin | None = None, profiles: ProfileSet | None = None, module: str | None = None,
         policy: PinPolicy | None = None, on: date | None = None, token: str | None = None,
-        progress: Callable[[str], None] | None = None,
+        progress: Callable[[str], None] | None = None, device_key: DeviceKey | None = None,
+        profile_choice: Mapping[str, str] | None = None,
     ) -> None:
+        """``device_key``: an SKF device's authentication key (to initialise a USB-Key);
+        ``profile_choice``: the profile name to use for each kind of applicant (``--profile``)."""
         self.journal, self.audit, self.issuer = journal, audit, issuer
         self.holder_pins, self.so_pin = holder_pins, so_pin
         self.profiles = profiles or load_profiles()
         self.module, self.policy = module, policy or PinPolicy()
         self.on = on or date.today()
         self.token_selector = token
+        self.device_key = device_key
+        self.profile_choice = dict(profile_choice or {})
+        for name in self.profile_choice.values():
+            if name not in self.profiles.profiles:
+                raise InvalidInput(f"no profile {name!r} in {self.profiles.source}; "
+                                   f"known: {', '.join(self.profiles.profiles)}")
         self.progress = progress or (lambda _message: None)
         self.remove_old = False
         self.hook = CrashHook()
@@ -221,11 +256,18 @@ class Counter:
         self.audit.record("token-lost", "restart", subject=e.subject_key, enrolment=e.id,
                           token=self._token_ref(e), **({"revoke": e.cert_serial} if e.cert_serial else {}))
         cleared = dict.fromkeys(("token_label", "token_serial", "key_label", "key_id", "csr", "certificate",
-                                 "chain", "cert_serial", "not_after", "handoff"))
+                                 "chain", "cert_serial", "not_after", "handoff", "enc_certificate", "enc_serial",
+                                 "enc_not_after", "escrow_ref"))
         return self.journal.advance(e, "validated", detail, **cleared)
 
-    def complete(self, certificate_file: bytes) -> ProvisionResult:
-        """Finish an enrolment handed off to a CA, with the certificate (and chain) it returned."""
+    def complete(self, certificate_file: bytes, encryption_certificate: bytes | None = None,
+                 envelope: bytes | None = None) -> ProvisionResult:
+        """Finish an enrolment handed off to a CA, with the certificate (and chain) it returned.
+
+        A dual-certificate enrolment also needs the KMC's encryption certificate and envelope:
+        all of it is checked against the request, the key on the token and each other, and the
+        envelope imported, before the journal moves on; anything refused leaves both unchanged.
+        """
         leaf, chain = split_issued(certificate_file)
         waiting = [e for e in self.journal.enrolments()
                    if e.state == "awaiting-certificate" and e.csr and request_matches(e.csr, leaf)]
@@ -235,8 +277,29 @@ class Counter:
         with self.journal.claimed(holder_resource(key), f"holder {mask(key)}"):
             enrolment = self.journal.enrolment(waiting[0].id)
             if enrolment.state == "awaiting-certificate":
-                enrolment = self._issued(enrolment, leaf, chain, {"from": "hand-off"})
+                delivery = self._handed_back(enrolment, leaf, chain, encryption_certificate, envelope)
+                try:
+                    enrolment = self._issued(enrolment, leaf, chain, {"from": "hand-off"}, delivery)
+                except BaseException:
+                    self._release()
+                    raise
             return self.resume(enrolment)
+
+    def _handed_back(self, enrolment: Enrolment, leaf: bytes, chain: tuple[bytes, ...],
+                     encryption_certificate: bytes | None, envelope: bytes | None) -> EncryptionDelivery | None:
+        """The encryption half of a hand-off, checked (None for a one-certificate profile)."""
+        profile = self.profile_for(enrolment)
+        given = encryption_certificate is not None or envelope is not None
+        if not profile.dual:
+            if given:
+                raise InvalidInput(f"profile {profile.name!r} has one certificate: no encryption certificate "
+                                   "or envelope belongs to this enrolment")
+            return None
+        if encryption_certificate is None or envelope is None:
+            raise InvalidInput(f"profile {profile.name!r} has dual certificates: give the encryption certificate "
+                               "and the KMC's envelope too")
+        enc_leaf, _ = split_issued(encryption_certificate)
+        return check_encryption_delivery(leaf, enc_leaf, envelope, chain)
 
     def result(self, e: Enrolment, *, already_done: bool = False) -> ProvisionResult:
         return ProvisionResult(
@@ -244,7 +307,8 @@ class Counter:
             state=e.state, token_label=e.token_label, token_serial=e.token_serial, key_label=e.key_label,
             key_id=e.key_id, certificate_serial=e.cert_serial, not_after=e.not_after,
             pin_generated=bool(e.pin_generated), pin_must_change=bool(e.pin_must_change), handoff=e.handoff,
-            already_done=already_done, notes=tuple(self._notes),
+            already_done=already_done, notes=tuple(self._notes), encryption_certificate_serial=e.enc_serial,
+            encryption_not_after=e.enc_not_after, escrow_ref=e.escrow_ref,
         )
 
     # -- the loop --------------------------------------------------------------------------------
@@ -330,9 +394,14 @@ class Counter:
         return self._validated[key]
 
     def profile_for(self, enrolment: Enrolment) -> CertProfile:
+        """The enrolment's profile once chosen; before: ``--profile``, else the issuer's default, else by kind."""
         if enrolment.profile and enrolment.profile in self.profiles.profiles:
             return self.profiles.profiles[enrolment.profile]
-        return self.profiles.for_kind(self._kind(enrolment.subject_key))
+        kind = self._kind(enrolment.subject_key)
+        for name in (self.profile_choice.get(kind), self.issuer.default_profiles.get(kind)):
+            if name and name in self.profiles.profiles and self.profiles.profiles[name].kind == kind:
+                return self.profiles.profiles[name]
+        return self.profiles.for_kind(kind)
 
     def require_so_pin(self) -> Pin:
         if self.so_pin is None:
@@ -346,7 +415,7 @@ class Counter:
         """
         if self.token_selector and enrolment.token_serial:
             try:
-                chosen = open_token(self.token_selector, module=self.module, policy=self.policy)
+                chosen = self._open_selected(self.token_selector)
             except (TokenNotFound, TokenAbsent):
                 chosen = None
             if chosen is not None:
@@ -367,10 +436,17 @@ class Counter:
             if not selector:
                 continue
             try:
-                return open_token(selector, module=self.module, policy=self.policy)
+                return self._open_selected(selector)
             except TokenNotFound:
                 continue
         return None
+
+    def _open_selected(self, selector: str | None) -> Token:
+        return open_token(selector, module=self.module, policy=self.policy, device_key=self._device_key())
+
+    def _device_key(self) -> DeviceKey | None:
+        """A copy for one SKF token (which wipes the key it was given when it closes)."""
+        return self.device_key.copy() if self.device_key is not None and skf_selected(self.module) else None
 
     def _open(self, enrolment: Enrolment) -> Token:
         if self._token is None:
@@ -437,7 +513,7 @@ class Counter:
         # A label first written by this run names no token yet: only a resumed one is looked for.
         token = None if fresh and not self.token_selector else self.find_token(enrolment)
         if token is None:
-            token = open_free_token(module=self.module, policy=self.policy)
+            token = open_free_token(module=self.module, policy=self.policy, device_key=self._device_key())
         elif not self.token_selector:
             self._note(f"token {enrolment.token_label} was initialised before the journal recorded it: "
                        "initialising it again")
@@ -455,7 +531,7 @@ class Counter:
 
     def _claim_selected_token(self, enrolment: Enrolment) -> str:
         """The serial of the token ``--token`` names, claimed for this run."""
-        chosen = open_token(self.token_selector, module=self.module, policy=self.policy)
+        chosen = self._open_selected(self.token_selector)
         try:
             serial = chosen.info().serial
         finally:
@@ -497,9 +573,15 @@ class Counter:
         capabilities = self._open(enrolment).capabilities
         # The profile's first acceptable key type the token can make (a card: rsa2048).
         key_type = profile.key_type_for(capabilities.key_types)
+        if profile.dual and not capabilities.imports_enveloped_keys:
+            raise NotSupported(f"profile {profile.name!r} has dual SM2 certificates: the KMC's encryption key "
+                               "goes into an SKF container, which this token does not have")
         if enrolment.key_id is None:
-            # A token with fixed key slots says where the key goes; elsewhere a fresh CKA_ID.
-            label, key_id = capabilities.signature_key_slot or (f"sign-{enrolment.id}", secrets.token_hex(8))
+            # A token with fixed key slots says where the key goes; SKF names a key by its
+            # container (the id is the label's bytes); elsewhere a fresh CKA_ID.
+            label = f"sign-{enrolment.id}"
+            label, key_id = capabilities.signature_key_slot or (
+                label, label.encode().hex() if capabilities.key_id_is_label else secrets.token_hex(8))
             replaces = _public_key_hash(self._open(enrolment), key_id)
             enrolment = self.journal.intent(enrolment, "key", {"key_type": key_type.value, "replaces_key": replaces},
                                             key_label=label, key_id=key_id, profile=profile.name)
@@ -578,18 +660,75 @@ class Counter:
             return enrolment
         if issuance.adopted:
             self._note("the CA had issued a certificate for this key before the journal recorded it: adopted")
-        return self._issued(enrolment, issuance.certificate or b"", issuance.chain,
-                            {"issuer": self.issuer.name, "adopted": issuance.adopted})
+        leaf = issuance.certificate or b""
+        delivery, escrow_ref = self._kmc_delivery(enrolment, profile, leaf, issuance.chain)
+        return self._issued(enrolment, leaf, issuance.chain,
+                            {"issuer": self.issuer.name, "adopted": issuance.adopted}, delivery, escrow_ref)
 
-    def _issued(self, enrolment: Enrolment, leaf: bytes, chain: tuple[bytes, ...],
-                detail: dict[str, object]) -> Enrolment:
+    def _kmc_delivery(self, enrolment: Enrolment, profile: CertProfile, leaf: bytes,
+                      chain: tuple[bytes, ...]) -> tuple[EncryptionDelivery | None, str | None]:
+        """For a dual profile, the issuer's KMC makes (or, on a rerun, delivers again) the encryption pair."""
+        if not profile.dual:
+            return None, None
+        deliver = getattr(self.issuer, "deliver_encryption", None)
+        if deliver is None:
+            raise NotSupported(f"issuer {self.issuer.name!r} has no KMC for profile {profile.name!r}: use an SM2 "
+                               "local CA, or --issuer file and 'provision complete' with the KMC's files")
+        self._before("kmc:before", enrolment)
+        kmc = deliver(leaf, profile)
+        self.hook("kmc:after")
+        return check_encryption_delivery(leaf, kmc.certificate, kmc.envelope, chain), kmc.escrow_ref
+
+    def _issued(self, enrolment: Enrolment, leaf: bytes, chain: tuple[bytes, ...], detail: dict[str, object],
+                delivery: EncryptionDelivery | None = None, escrow_ref: str | None = None) -> Enrolment:
         info = cert_info(leaf)
-        enrolment = self._advance(enrolment, "issued", {**detail, "serial": info.serial},
+        detail = {**detail, "serial": info.serial, "fingerprint": info.fingerprint_sha256}
+        columns: dict[str, object] = {}
+        if delivery is not None:
+            # The envelope goes into the token now and never into the journal: only the
+            # certificate and where the KMC escrowed the key are recorded.
+            self._import_encryption_key(enrolment, leaf, delivery)
+            enc = cert_info(delivery.certificate)
+            detail.update(encryption_serial=enc.serial, encryption_fingerprint=enc.fingerprint_sha256,
+                          escrow_ref=escrow_ref)
+            columns = {"enc_certificate": delivery.certificate, "enc_serial": enc.serial,
+                       "enc_not_after": enc.not_after.isoformat(), "escrow_ref": escrow_ref}
+        enrolment = self._advance(enrolment, "issued", detail,
                                   certificate=leaf, chain=to_pem(chain) if chain else None,
-                                  cert_serial=info.serial, not_after=info.not_after.isoformat())
+                                  cert_serial=info.serial, not_after=info.not_after.isoformat(), **columns)
         self.audit.record("issue", "ok", subject=enrolment.subject_key, enrolment=enrolment.id,
-                          token=self._token_ref(enrolment), serial=info.serial, not_after=enrolment.not_after)
+                          token=self._token_ref(enrolment), serial=info.serial, not_after=enrolment.not_after,
+                          **({"encryption_serial": enrolment.enc_serial, "escrow_ref": escrow_ref}
+                             if delivery is not None else {}))
         return enrolment
+
+    def _import_encryption_key(self, enrolment: Enrolment, leaf: bytes, delivery: EncryptionDelivery) -> None:
+        """The KMC's envelope into the signature key's container; a rerun finds the pair already there."""
+        token = self._writer(enrolment)
+        sign_key = f"id:{enrolment.key_id}"
+        if not public_key_matches(leaf, token.public_key_der(sign_key)):
+            raise InvalidInput(f"the signature certificate is not for the key {enrolment.key_label!r} on token "
+                               f"{enrolment.token_label!r}: another token, or another holder's file")
+        if self._encryption_key(token, delivery.certificate) is not None:
+            self._note("the encryption key was imported before the journal recorded it: adopted")
+            return
+        self._before("envelope:before", enrolment)
+        try:
+            token.import_enveloped_key(sign_key, delivery.envelope)
+        except (TokenAbsent, NotSupported):
+            raise
+        except TokenError as exc:
+            raise InvalidInput(f"the token refused the KMC's envelope ({exc}): it is damaged or sealed for "
+                               "another signature key; nothing was imported") from None
+        self.hook("envelope:after")
+
+    @staticmethod
+    def _encryption_key(token: Token, certificate: bytes) -> str | None:
+        """The selector of the key the encryption certificate certifies, if the token holds it."""
+        try:
+            return f"id:{key_for_certificate(token, certificate).id}"
+        except SitokenError:
+            return None
 
     def _chain(self, enrolment: Enrolment) -> list[bytes]:
         return load_certificates(enrolment.chain) if enrolment.chain else []
@@ -606,6 +745,10 @@ class Counter:
             install_certificates(token, to_pem([leaf, *self._chain(enrolment)]), key=f"id:{enrolment.key_id}",
                                  label=enrolment.key_label)
             self.hook("install:after")
+        if enrolment.enc_certificate and not any(c.der == enrolment.enc_certificate for c in token_certificates(token)):
+            # Into the slot of the key it certifies: the container's encryption half on SKF.
+            install_certificates(token, to_pem([enrolment.enc_certificate]))
+            self.hook("install-enc:after")
         enrolment = self._advance(enrolment, "installed", {"adopted": adopted})
         self.audit.record("install", "ok", subject=enrolment.subject_key, enrolment=enrolment.id,
                           token=self._token_ref(enrolment), serial=enrolment.cert_serial)
@@ -620,8 +763,20 @@ class Counter:
         signature = sign_cms(TokenSigner(token, f"id:{enrolment.key_id}"), leaf, document, chain=chain)
         checked = verify_cms(signature, document, trust=self.issuer.trust_anchors(chain),
                              at=datetime.now(timezone.utc))
-        return self._advance(enrolment, "verified", {"mechanism": checked.mechanism.value,
-                                                     "path_length": len(checked.path)})
+        detail: dict[str, object] = {"mechanism": checked.mechanism.value, "path_length": len(checked.path)}
+        if enrolment.enc_certificate:
+            detail["decrypt"] = self._decrypt_check(token, enrolment.enc_certificate)
+        return self._advance(enrolment, "verified", detail)
+
+    def _decrypt_check(self, token: Token, certificate: bytes) -> str:
+        """Encrypt to the encryption certificate on the host; the token's encryption key must decrypt it."""
+        secret = secrets.token_bytes(32)
+        selector = self._encryption_key(token, certificate)
+        if selector is None:
+            raise InvalidInput("the token holds no key for the encryption certificate")
+        if token.decrypt_sm2(selector, encrypt_to_certificate(certificate, secret)) != secret:
+            raise SignatureInvalid("the token's encryption key does not decrypt what was encrypted to its certificate")
+        return "sm2"
 
     def _finish(self, enrolment: Enrolment) -> Enrolment:
         if enrolment.purpose == "renew" and enrolment.replaces is not None:
@@ -641,7 +796,7 @@ class Counter:
         if not old.key_id:
             return False
         self._before("remove-old:before", enrolment)
-        removed = token.delete_certificates(key_id=bytes.fromhex(old.key_id))
+        removed = delete_certificates_of(token, old.key_id)
         if any(k.id == old.key_id for k in token.keys()):
             token.delete_key(f"id:{old.key_id}")
             removed += 1

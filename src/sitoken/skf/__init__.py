@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import secrets
 from dataclasses import dataclass
 
 from ..errors import InvalidInput, ModuleLoadError, TokenNotFound
@@ -34,7 +35,7 @@ VENDOR_GLOBS = (
 
 __all__ = [
     "ApplicationTemplate", "DeviceKey", "KeyRef", "SkfLibrary", "SkfLibraryChoice", "SkfToken",
-    "discover_libraries", "is_skf_module", "list_tokens", "open_token", "resolve_library",
+    "discover_libraries", "is_skf_module", "list_tokens", "open_free_token", "open_token", "resolve_library",
 ]
 
 
@@ -121,7 +122,12 @@ def open_token(
     """The application ``DEVICE/APPLICATION`` (either part may be left out when only one exists)."""
     library = load_library(spec)
     want_device, want_app = _split(selector)
-    device = _pick("device", want_device, devices(spec), "is present")
+    present = devices(spec)
+    if want_device is not None and want_device not in present and want_app is None:
+        # Like a PKCS#11 token, a USB-Key is also found by its serial or its application's label.
+        found = _device_by_serial_or_application(library, want_device, present)
+        want_device, want_app = found or (want_device, None)
+    device = _pick("device", want_device, present, "is present")
     if device is None:
         raise TokenNotFound("no SKF device is present")
     token = SkfToken(library, device, policy=policy, device_key=device_key, template=template)
@@ -133,6 +139,44 @@ def open_token(
         token.close()
         raise
     return token
+
+
+def _device_by_serial_or_application(library: SkfLibrary, wanted: str, present: list[str]
+                                     ) -> tuple[str, str | None] | None:
+    """(device, application) of the one present device whose serial, or one of whose applications, is ``wanted``."""
+    found: list[tuple[str, str | None]] = []
+    for device in present:
+        token = SkfToken(library, device)
+        try:
+            apps = token.applications()
+            if wanted in apps:
+                found.append((device, wanted))
+            elif token.devinfo().serial == wanted:
+                found.append((device, None))
+        finally:
+            token.close()
+    return found[0] if len(found) == 1 else None
+
+
+def open_free_token(spec: str, *, policy: PinPolicy | None = None, device_key: DeviceKey | None = None,
+                    template: ApplicationTemplate | None = None) -> SkfToken:
+    """A present device without any application, for a counter to initialise.
+
+    On the software token a new device is made when none is free (like SoftHSM's free slot),
+    with ``device_key`` or the software token's factory key; a vendor's USB-Key must be inserted.
+    """
+    library = load_library(spec)
+    for device in devices(spec):
+        token = SkfToken(library, device, policy=policy, device_key=device_key, template=template)
+        if not token.applications():
+            return token
+        token.close()
+    if spec != PREFIX:
+        raise TokenNotFound("no SKF device without an application is present: insert a new USB-Key")
+    name = f"SK{secrets.token_hex(6).upper()}"
+    softskf.create_device(name, device_key=device_key)
+    key = device_key or DeviceKey(softskf.FACTORY_DEVICE_KEY)
+    return SkfToken(library, name, policy=policy, device_key=key, template=template)
 
 
 def list_tokens(spec: str) -> list[TokenInfo]:

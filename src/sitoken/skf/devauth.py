@@ -55,6 +55,10 @@ class DeviceKey:
     def reveal(self) -> bytes:
         return bytes(self._buf)
 
+    def copy(self) -> DeviceKey:
+        """Another buffer with the same key (a token wipes the one it was given when it closes)."""
+        return DeviceKey(self._buf)
+
     def wipe(self) -> None:
         for i in range(len(self._buf)):
             self._buf[i] = 0

@@ -31,6 +31,7 @@ from ..errors import (
     TokenError,
 )
 from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole, PinStatus
+from ..sm2.envelope import EnvelopedKey
 from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate, Token, TokenInfo
 from . import blobs
 from .binding import SkfLibrary
@@ -199,6 +200,7 @@ class SkfToken(Token):
             mechanisms=(Mechanism.SM2_SM3, *(RSA_MECHANISMS if rsa else ())),
             can_delete_keys=self.library.has("SKF_DeleteContainer"),
             stores_ca_certificates=False,  # a container has a signature and an encryption slot only
+            key_id_is_label=True, imports_enveloped_keys=self.library.has("SKF_ImportECCKeyPair"),
         )
 
     def _offers_rsa(self) -> bool:
@@ -385,6 +387,14 @@ class SkfToken(Token):
             buffer = self._ffi.from_buffer(envelope)
             self.library.call("SKF_ImportECCKeyPair", handle, buffer)
         return self.find_key(KeyRef(ref.container, False).label)
+
+    def import_enveloped_key(self, selector: str, envelope_der: bytes) -> KeyInfo:
+        """The Token form of :meth:`import_encryption_key`: a GM/T 0009 SM2EnvelopedKey in DER."""
+        envelope = EnvelopedKey.from_der(envelope_der)
+        return self.import_encryption_key(selector, blobs.enveloped_key_blob(envelope, self.library.ulong))
+
+    def decrypt_sm2(self, selector: str, ciphertext_der: bytes) -> bytes:
+        return self.decrypt(selector, sm2.Sm2Ciphertext.from_der(ciphertext_der))
 
     def decrypt(self, selector: str, ciphertext: sm2.Sm2Ciphertext) -> bytes:
         """SM2-decrypt with a container's encryption key (the common vendor extra SKF_ECCDecrypt).
