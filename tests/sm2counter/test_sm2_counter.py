@@ -78,7 +78,8 @@ def test_provision_renew_loss_reissue_with_dual_certificates(tmp_path: Path, cou
     token = ["--module", "skf", "--token", first["token_serial"]]
     _check_outside_sitoken(tmp_path, token, first["key_label"], row)
 
-    status = counter("cert", "status", *token, "--json")
+    # The USB-Key is also found by its application's label, as a PKCS#11 token by its label.
+    status = counter("cert", "status", "--module", "skf", "--token", first["token_label"], "--json")
     assert status.code == 0, status.err
     assert {(r["key"], r["usage"]) for r in status.json()} == {
         (first["key_label"], "signature"), (f"{first['key_label']}/enc", "encryption")}

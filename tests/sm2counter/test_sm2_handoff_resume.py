@@ -83,12 +83,14 @@ def test_handoff_refuses_mismatched_files_and_leaves_the_token_unchanged(tmp_pat
         assert refused.code == 7 and message in refused.json()["message"], (message, refused.out)
         assert _halves(counter, serial) == before
         assert journal_rows(tmp_path)[0]["state"] == "awaiting-certificate"
-    done = counter(*complete, "--enc-certificate", files["enc.pem"], "--envelope", files["enc.env"])
+    done = counter(*complete, "--enc-certificate", files["enc.pem"], "--envelope", files["enc.env"],
+                   "--escrow-ref", "KMC-2026-000417")
     assert done.code == 0 and done.json()["state"] == "done", done.err + done.out
     key = done.json()["key_label"]
     assert _halves(counter, serial) == {"signature", "encryption", f"cert:{key}", f"cert:{key}/enc"}
     [row] = journal_rows(tmp_path)
     assert row["enc_certificate"] == load_certificates((tmp_path / "enc.pem").read_bytes())[0]
+    assert row["escrow_ref"] == done.json()["escrow_ref"] == "KMC-2026-000417"
 
 
 def test_killed_at_each_dual_step_and_resumed_one_holder_one_escrow(tmp_path: Path, counter: Any) -> None:

@@ -263,12 +263,14 @@ def _group_opts(ctx: click.Context, /, opts: dict[str, Any]) -> dict[str, Any]:
               help="Dual SM2 certificates: the KMC's encryption certificate.")
 @click.option("--envelope", "envelope_file", metavar="FILE",
               help="Dual SM2 certificates: the KMC's envelope holding the encryption key (GM/T 0009, DER).")
+@click.option("--escrow-ref", metavar="TEXT",
+              help="Dual SM2 certificates: the KMC's reference for its escrowed copy, kept in the journal.")
 @counter_options
 @holder_pin_options
 @json_option
 @click.pass_context
 def provision_complete(ctx: click.Context, /, certificate_file: str, enc_certificate_file: str | None,
-                       envelope_file: str | None, **opts: Any) -> None:
+                       envelope_file: str | None, escrow_ref: str | None, **opts: Any) -> None:
     """Finish a handed-off enrolment: install the returned certificate(s), check them, journal it.
 
     For a dual-certificate (SM2) profile, the encryption certificate and the envelope are
@@ -286,7 +288,7 @@ def provision_complete(ctx: click.Context, /, certificate_file: str, enc_certifi
     enc = read_input(enc_certificate_file) if enc_certificate_file else None
     envelope = read_input(envelope_file) if envelope_file else None
     with open_counter(opts, so_pin=False) as counter:
-        result = counter.complete(read_input(certificate_file), enc, envelope)
+        result = counter.complete(read_input(certificate_file), enc, envelope, escrow_ref=escrow_ref)
     emit(result.to_dict(), _result_text(result))
 
 
@@ -659,7 +661,9 @@ def _copy_audit(path: Path, target: Journal) -> int:
 def _journal_text(rows: list[dict[str, object]], log: list[dict[str, object]],
                   claims: list[dict[str, object]]) -> str:
     lines = [f"{r['enrolment']:>4} {r['subject']} {r['purpose']:<8} {r['state']:<21} token {r['token_label']} "
-             f"cert {r['certificate_serial'] or '-'}" + (f"  error: {r['last_error']}" if r["last_error"] else "")
+             f"cert {r['certificate_serial'] or '-'}"
+             + (f" enc {r['encryption_certificate_serial']}" if r.get("encryption_certificate_serial") else "")
+             + (f"  error: {r['last_error']}" if r["last_error"] else "")
              for r in rows]
     lines += [f"  #{e['enrolment']} {e['at']} {e['step']}: {e['outcome']} {e['detail']}" for e in log]
     lines += [f"claim {c['resource']}: {c['operator']}, pid {c['pid']} on {c['host']}, lease until {c['expires']}"

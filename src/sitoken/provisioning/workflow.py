@@ -261,12 +261,13 @@ class Counter:
         return self.journal.advance(e, "validated", detail, **cleared)
 
     def complete(self, certificate_file: bytes, encryption_certificate: bytes | None = None,
-                 envelope: bytes | None = None) -> ProvisionResult:
+                 envelope: bytes | None = None, *, escrow_ref: str | None = None) -> ProvisionResult:
         """Finish an enrolment handed off to a CA, with the certificate (and chain) it returned.
 
         A dual-certificate enrolment also needs the KMC's encryption certificate and envelope:
         all of it is checked against the request, the key on the token and each other, and the
         envelope imported, before the journal moves on; anything refused leaves both unchanged.
+        ``escrow_ref`` is the KMC's name for its escrowed copy, journalled with the certificates.
         """
         leaf, chain = split_issued(certificate_file)
         waiting = [e for e in self.journal.enrolments()
@@ -279,7 +280,8 @@ class Counter:
             if enrolment.state == "awaiting-certificate":
                 delivery = self._handed_back(enrolment, leaf, chain, encryption_certificate, envelope)
                 try:
-                    enrolment = self._issued(enrolment, leaf, chain, {"from": "hand-off"}, delivery)
+                    enrolment = self._issued(enrolment, leaf, chain, {"from": "hand-off"}, delivery,
+                                             escrow_ref if delivery is not None else None)
                 except BaseException:
                     self._release()
                     raise
