@@ -81,8 +81,11 @@ def openssl_verifies(spki: bytes, data: bytes, signature: bytes, ident: bytes = 
     return run.returncode == 0 and "Verified OK" in run.stdout
 
 
-def self_signed_certificate(name: str = "holder") -> bytes:
-    """A DER certificate to store in a slot (SKF slots keep whatever certificate they are given)."""
+def self_signed_certificate(name: str = "holder", public_key: bytes | None = None) -> bytes:
+    """A DER certificate to store in a slot (SKF slots keep whatever certificate they are given).
+
+    With ``public_key`` (a DER SubjectPublicKeyInfo) it carries that key, signed by a throwaway issuer.
+    """
     import datetime
 
     from cryptography import x509
@@ -93,7 +96,8 @@ def self_signed_certificate(name: str = "holder") -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+    subject_key = serialization.load_der_public_key(public_key) if public_key else key.public_key()
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(subject_key)  # type: ignore[arg-type]
             .serial_number(x509.random_serial_number()).not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.DER)

@@ -32,6 +32,11 @@ def skf_selected(module: str | None, token: str | None = None) -> bool:
     return _skf_spec(module, token) is not None
 
 
+def card_selected(token: str | None) -> bool:
+    """True when ``--token`` names a card in a PC/SC reader (``pcsc:READER``): no PKCS#11 module is used."""
+    return bool(token and token.startswith(PCSC_PREFIX))
+
+
 def _skf_selector(token: str | None) -> str | None:
     return token[len(SKF_URI):] if token and token.startswith(SKF_URI) else token
 
@@ -79,7 +84,7 @@ def open_token(
     spec = _skf_spec(module, token)
     if spec is not None:
         return skf.open_token(spec, _skf_selector(token), policy=policy, device_key=device_key, template=template)
-    if token and token.startswith(PCSC_PREFIX):
+    if token and card_selected(token):
         return pcsc.open_card(token[len(PCSC_PREFIX):], policy=policy)
     try:
         mod = load_module(module)

@@ -63,6 +63,21 @@ class StoredCertificate:
 
 
 @dataclass(frozen=True)
+class MisplacedCertificate:
+    """A holder's certificate kept where other programs look for another key's (an older sitoken's doing)."""
+
+    der: bytes
+    stored_under: str  # the key whose certificate place it occupies, e.g. a card's "aut"
+    belongs_to: str  # the key whose public key it carries, e.g. "sig"
+
+    def to_dict(self) -> dict[str, object]:
+        import hashlib  # here: `import sitoken` stays free of OpenSSL (tests/cli/test_cli_contract.py)
+
+        return {"stored_under": self.stored_under, "belongs_to": self.belongs_to,
+                "sha256": hashlib.sha256(self.der).hexdigest()}
+
+
+@dataclass(frozen=True)
 class TokenInfo:
     """One token as discovery reports it."""
 
@@ -240,6 +255,14 @@ class Token(abc.ABC):
         """Delete matching certificates; returns how many went."""
         raise NotSupported("this token's driver cannot store certificates")
 
+    def misplaced_certificates(self) -> list[MisplacedCertificate]:
+        """Holder certificates this token keeps under another key's place (none by default)."""
+        return []
+
+    def move_misplaced_certificates(self) -> list[MisplacedCertificate]:
+        """Move each to its own key's place (needs the login certificate writes need); returns what moved."""
+        return []
+
     def remove_incomplete_objects(self) -> int:
         """Delete objects a killed process left half-made; returns how many (none by default)."""
         return 0
@@ -255,6 +278,7 @@ class Token(abc.ABC):
 
 
 __all__ = [
-    "Capabilities", "KeyInfo", "KeyType", "Mechanism", "StoredCertificate", "Token", "TokenInfo",
+    "Capabilities", "KeyInfo", "KeyType", "Mechanism", "MisplacedCertificate", "StoredCertificate", "Token",
+    "TokenInfo",
     "mechanisms_for",
 ]

@@ -6,6 +6,8 @@ times are not (``sitoken bench --card`` measures them). docs/pcsc.md lists the f
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from sitoken.errors import PinIncorrect
 from sitoken.pcsc import send_apdus
 from sitoken.pcsc.openpgp import OpenPgpCard
 from sitoken.pin import Pin
+from skf_bed import self_signed_certificate
 
 PINS = {"PIN": FACTORY_PIN, "ADMIN": FACTORY_ADMIN_PIN}
 SELECT_APP = "00 A4 04 00"
@@ -25,13 +28,18 @@ VERIFY_81 = "00 20 00 81"
 PSO_CDS = "00 2A 9E 9A"
 
 
-def _cli_headers(bed: PcscBed, *args: str) -> list[str]:
+def _cli_run(bed: PcscBed, *args: str) -> tuple[str, list[str]]:
+    """The CLI in-process on the card in reader 0: its output, and the APDUs the card received."""
     from sitoken.cli import cli
 
     mark = bed.apdu_mark(0)
     done = CliRunner().invoke(cli, [*args, "--token", f"pcsc:{bed.reader_name(0)}"], env=PINS)
     assert done.exit_code == 0, done.stderr
-    return [record.header for record in bed.apdus(0, mark)]
+    return done.stdout, [record.header for record in bed.apdus(0, mark)]
+
+
+def _cli_headers(bed: PcscBed, *args: str) -> list[str]:
+    return _cli_run(bed, *args)[1]
 
 
 def test_pin_status_reads_the_application_data_once(pcsc_bed: PcscBed, card: Path) -> None:
@@ -107,6 +115,38 @@ def test_the_certificate_goes_to_the_signature_key_occurrence(
     assert [_certificate_at(reader, n) for n in (0, 1, 2)] == [b"", b"", leaf]
     with OpenPgpCard.open(reader) as again:
         assert again.read_certificate() == leaf
+
+
+def _put_certificate_without_select_data(reader: str, der: bytes) -> None:
+    """What sitoken wrote before SELECT DATA: a plain PUT DATA 7F21, which a v3 card keeps in occurrence 0."""
+    verify_pw3 = bytes.fromhex("0020008308") + FACTORY_ADMIN_PIN.encode()
+    put = bytes.fromhex("00DA7F2100") + len(der).to_bytes(2, "big") + der  # extended Lc
+    assert all(e.ok for e in send_apdus(reader, [bytes.fromhex("00A4040006D27600012401"), verify_pw3, put]))
+
+
+def test_a_certificate_an_older_sitoken_misplaced_is_found_and_moved(pcsc_bed: PcscBed, keyed: OpenPgpCard) -> None:
+    reader = pcsc_bed.reader_name(0)
+    spki = keyed.public_key_der("sig")
+    keyed.close()
+    # A certificate for another key in occurrence 0 is the AUT key's business: left alone.
+    _put_certificate_without_select_data(reader, self_signed_certificate("stranger"))
+    with OpenPgpCard.open(reader) as card:
+        assert card.misplaced_certificates() == [] and card.move_misplaced_certificates() == []
+    holder = self_signed_certificate("holder", public_key=spki)
+    _put_certificate_without_select_data(reader, holder)
+    assert [_certificate_at(reader, n) for n in (0, 2)] == [holder, b""]
+    found = {"stored_under": "aut", "belongs_to": "sig", "sha256": hashlib.sha256(holder).hexdigest()}
+    assert json.loads(_cli_run(pcsc_bed, "doctor", "--json")[0])["misplaced_certificates"] == [found]
+
+    out, headers = _cli_run(pcsc_bed, "cert", "import", "--move-misplaced", "--so-pin-env", "ADMIN", "--json")
+    assert json.loads(out) == {"moved": [found]}
+    # Found (occurrence 2 empty, 0 holds it), then written to occurrence 2 before 0 is emptied: a card
+    # pulled in between keeps a copy.
+    found_by = ["00 A5 02 04", "00 CA 7F 21", "00 A5 00 04", "00 CA 7F 21"]
+    moved_by = ["00 A5 02 04", "00 DA 7F 21", "00 A5 00 04", "00 DA 7F 21"]
+    assert [h for h in headers if h.split()[1] in ("A5", "DA") or h == "00 CA 7F 21"] == found_by + moved_by
+    assert [_certificate_at(reader, n) for n in (0, 1, 2)] == [b"", b"", holder]
+    assert json.loads(_cli_run(pcsc_bed, "doctor", "--json")[0])["misplaced_certificates"] == []
 
 
 def test_a_card_keeping_pw1_valid_signs_in_one_apdu(pcsc_bed: PcscBed, keyed: OpenPgpCard) -> None:

@@ -10,7 +10,14 @@ from importlib import metadata
 import click
 
 from .. import __version__, skf
-from ..discovery import create_simulated_skf, create_simulated_token, list_tokens, load_module, skf_selected
+from ..discovery import (
+    card_selected,
+    create_simulated_skf,
+    create_simulated_token,
+    list_tokens,
+    load_module,
+    skf_selected,
+)
 from ..errors import SitokenError
 from ..pin import SO_PIN_POLICY, PinPolicy
 from ..pkcs11 import discover_modules, resolve_module
@@ -57,12 +64,15 @@ def _selected_report() -> dict[str, object]:
         if skf_selected(st.module, st.token):
             library = skf.resolve_library(st.module or os.environ.get("SITOKEN_MODULE") or "skf")
             report["module"] = {**library.to_dict(), "kind": "skf"}
+        elif card_selected(st.token):
+            report["module"] = {"kind": "pcsc"}  # the card driver speaks to the reader itself
         else:
             choice = resolve_module(st.module)
             report["module"] = {**choice.to_dict(), **load_module(st.module).description, "kind": "pkcs11"}
         token = open_selected()
         report["token"] = token.info().to_dict()
         report["capabilities"] = token.capabilities.to_dict()
+        report["misplaced_certificates"] = [m.to_dict() for m in token.misplaced_certificates()]
     except SitokenError as exc:
         report["problem"] = exc.to_dict()
     return report
@@ -105,6 +115,8 @@ def _doctor_text(r: dict[str, object]) -> str:
     m = r.get("module")
     if isinstance(m, dict) and m.get("kind") == "skf":
         lines.append(f"SKF library in use: {m['path']} ({m['source']})")
+    elif isinstance(m, dict) and m.get("kind") == "pcsc":
+        lines.append("card in a PC/SC reader: no PKCS#11 module in use")
     elif isinstance(m, dict):
         lines.append(f"module in use: {m['path']} ({m['source']}), {m['manufacturer']} {m['library_version']}, "
                      f"OS locking {'on' if m['os_locking'] else 'off'}, binding {m['binding']}")
@@ -114,6 +126,10 @@ def _doctor_text(r: dict[str, object]) -> str:
         lines.append(f"  key types: {', '.join(c['key_types'])}")  # type: ignore[index]
         lines.append(f"  mechanisms: {', '.join(c['mechanisms'])}")  # type: ignore[index]
         lines.append(f"  exact PIN retries: {'yes' if c['exact_retries'] else 'no (flags only)'}")  # type: ignore[index]
+        for m in r.get("misplaced_certificates", []):  # type: ignore[attr-defined]
+            lines.append(f"  misplaced: the certificate of key {m['belongs_to']} is stored where other programs look "
+                         f"for key {m['stored_under']}'s (an older sitoken wrote it there); "
+                         "move it with 'sitoken cert import --move-misplaced' (admin PIN)")
     if "problem" in r:
         lines.append(f"problem: {r['problem']['message']}")  # type: ignore[index]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from ..certs.ontoken import (
     token_certificates,
 )
 from ..discovery import list_tokens, open_token
-from ..token import Mechanism
+from ..token import Mechanism, Token
 from .common import (
     SM2_ID_OPTION,
     check_output,
@@ -104,19 +104,32 @@ def _cert_line(c: TokenCertificate) -> str:
 
 @cert_group.command("import")
 @selection_options
-@click.argument("file")
+@click.argument("file", required=False)
 @click.option("--key", "selector", help="The key pair it belongs to (default: found by public key).")
 @click.option("--label", help="Label of the certificate object (default: the key's label).")
+@click.option("--move-misplaced", is_flag=True,
+              help="Instead of a FILE: move a holder's certificate an older sitoken stored under another "
+                   "key's place (an OpenPGP card's aut) to its own key's (see 'sitoken doctor').")
 @pin_options("pin", "user PIN")
 @pin_options("so-pin", "SO (admin) PIN, for cards that write certificates under it")
 @json_option
-def cert_import(file: str, selector: str | None, label: str | None) -> None:
+def cert_import(file: str | None, selector: str | None, label: str | None, move_misplaced: bool) -> None:
     """Install a certificate (PEM, DER, PEM bundle with its chain, or .p7b) next to its key.
 
     A certificate whose public key matches no key on the token, an expired
     one, or a bundle whose certificates do not chain is refused, and the token
     is left unchanged.
+
+    \b
+    Examples:
+      sitoken cert import issued.pem
+      sitoken cert import --token pcsc:0 --move-misplaced --so-pin-env ADMIN_PIN
     """
+    if file is None or move_misplaced:
+        if file is not None or not move_misplaced:
+            raise click.UsageError("give a certificate FILE, or --move-misplaced without one")
+        _move_misplaced(open_selected())
+        return
     token = open_selected()
     login_for_writes(token)
     installed = install_certificates(token, read_input(file), key=selector, label=label)
@@ -124,6 +137,15 @@ def cert_import(file: str, selector: str | None, label: str | None) -> None:
     what = "already on the token" if installed.already_present else "installed"
     emit(installed.to_dict(), f"{what} for key {installed.certificate.key!r}{added}\n"
          + _cert_line(installed.certificate))
+
+
+def _move_misplaced(token: Token) -> None:
+    if token.misplaced_certificates():  # nothing to move: no PIN asked
+        login_for_writes(token)
+    moved = token.move_misplaced_certificates()
+    lines = [f"moved the certificate of key {m.belongs_to!r} from key {m.stored_under!r}'s place to its own"
+             for m in moved]
+    emit({"moved": [m.to_dict() for m in moved]}, "\n".join(lines) or "no misplaced certificate: nothing moved")
 
 
 @cert_group.command("list")

@@ -31,7 +31,16 @@ from ..errors import (
     TokenNotFound,
 )
 from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole, PinStatus
-from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate, Token, TokenInfo
+from ..token import (
+    Capabilities,
+    KeyInfo,
+    KeyType,
+    Mechanism,
+    MisplacedCertificate,
+    StoredCertificate,
+    Token,
+    TokenInfo,
+)
 from . import openpgp_data as od
 from . import tlv
 from .apdu import SW_OK, ApduSession, CommandApdu, Connection, error_for_sw, pin_error
@@ -533,6 +542,34 @@ class OpenPgpCard(Token):
             raise InvalidInput(f"not a DER X.509 certificate: {exc}") from exc
         self._write_certificate(_certificate_slot(label, key_id), der)
 
+    def misplaced_certificates(self) -> list[MisplacedCertificate]:
+        """The holder's certificate in the AUT key's occurrence (0), where sitoken before SELECT DATA wrote it.
+
+        Taken as misplaced only where nothing else can be meant: a version 3 card, a signature
+        key, nothing in its occurrence (2), and in occurrence 0 a certificate whose public key
+        is the signature key's. GnuPG and OpenSC read occurrence 0 as the authentication key's.
+        """
+        der = self._misplaced_holder_certificate()
+        return [MisplacedCertificate(der, KeySlot.AUT.label, KeySlot.SIG.label)] if der else []
+
+    def _misplaced_holder_certificate(self) -> bytes | None:
+        app = self._app_data()
+        if app.aid.version[0] < 3 or not app.has_key(KeySlot.SIG) or self.read_certificate("sig") is not None:
+            return None
+        der = self.read_certificate("aut")
+        return der if der is not None and _carries_key(der, self.public_key_der("sig")) else None
+
+    def move_misplaced_certificates(self) -> list[MisplacedCertificate]:
+        """Write the misplaced certificate to the signature key's occurrence, then empty occurrence 0.
+
+        Needs :meth:`login_admin`. In that order, so a card pulled in between keeps a copy.
+        """
+        misplaced = self.misplaced_certificates()
+        for cert in misplaced:
+            self._write_certificate(KeySlot.SIG, cert.der)
+            self._write_certificate(KeySlot.AUT, b"")
+        return misplaced
+
     def delete_certificate(self, selector: str = "sig") -> None:
         self._write_certificate(_slot(selector), b"")
 
@@ -562,6 +599,15 @@ def _with_fingerprint(app: ApplicationData, slot: KeySlot, fingerprint: bytes) -
     fps = list(app.fingerprints)
     fps[slot.number - 1] = fingerprint
     return fps[0], fps[1], fps[2]
+
+
+def _carries_key(der: bytes, spki: bytes) -> bool:
+    """Does the certificate ``der`` carry the public key ``spki``? False for what does not parse."""
+    try:
+        key = x509.load_der_x509_certificate(der).public_key()
+    except ValueError:
+        return False
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == spki
 
 
 def _pw_counter(reference: int) -> int:
