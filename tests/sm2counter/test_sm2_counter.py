@@ -85,14 +85,15 @@ def test_provision_renew_loss_reissue_with_dual_certificates(tmp_path: Path, cou
         (first["key_label"], "signature"), (f"{first['key_label']}/enc", "encryption")}
 
     renewed = counter("renew", "--module", "skf", "--applicant-id", PERSON["id_number"], *ca,
-                      "--holder-pin-env", "PIN", "--json")
+                      "--holder-pin-env", "PIN", "--remove-old", "--json")
     assert renewed.code == 0, renewed.err + renewed.out
     new = renewed.json()
     assert new["token_serial"] == first["token_serial"] and new["key_label"] != first["key_label"]
     assert {new["certificate_serial"], new["encryption_certificate_serial"]}.isdisjoint(
         {first["certificate_serial"], first["encryption_certificate_serial"]})
     listed = {r["key"]: r for r in counter("cert", "status", *token, "--json").json()}
-    assert {f"{new['key_label']}/enc", new["key_label"]} <= set(listed)  # both new expiries shown
+    # Both new expiries shown; the old container (both keys, both certificates) went with --remove-old.
+    assert set(listed) == {f"{new['key_label']}/enc", new["key_label"]}
     assert listed[new["key_label"]]["not_after"] == new["not_after"]
     assert listed[f"{new['key_label']}/enc"]["not_after"] == new["encryption_not_after"]
 
@@ -121,6 +122,13 @@ def test_batch_onto_skf_keys_with_the_sm2_ca_default_profiles(tmp_path: Path, co
     assert [r["profile"] for r in rows] == ["personal-sm2", "organisation-sm2"]  # the SM2 CA's defaults
     assert all(r["enc_certificate"] and r["escrow_ref"] for r in rows)
     assert len({r["token_serial"] for r in rows}) == 2  # one USB-Key per holder
+    # Without the SO PIN a loss report deletes the holder's container with the holder's PIN.
+    lost = counter("report-loss", "--module", "skf", "--applicant-id", ORG["credit_code"], "--holder-pin-env", "PIN",
+                   "--revocations", str(tmp_path / "revoke"), "--force", "--json")
+    assert lost.code == 0 and lost.json()["destroyed"], lost.err + lost.out
+    assert {r["usage"] for r in lost.json()["revocations"]} == {"signature", "encryption"}
+    keys = counter("key", "list", "--module", "skf", "--token", rows[1]["token_serial"], "--pin-env", "PIN", "--json")
+    assert keys.code == 0 and keys.json() == [], keys.out
     both = counter("batch", str(tmp_path / "rows.json"), "--module", "skf", "--profile", "personal-sm2",
                    "--profile", "personal", "--so-pin-env", "SO", "--holder-pin-env", "PIN", "--json")
     assert both.code == 2 and "both personal profiles" in both.err

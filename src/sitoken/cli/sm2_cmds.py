@@ -52,14 +52,15 @@ def import_envelope(selector: str, envelope_file: str) -> None:
       sitoken import-envelope --module skf --token KEY1 --key sign --envelope enc.env --pin-env PIN
       sitoken cert import enc-cert.pem --module skf --token KEY1 --key sign/enc --pin-env PIN
     """
-    from ..skf.blobs import enveloped_key_blob
     from ..sm2.envelope import EnvelopedKey
 
-    envelope = EnvelopedKey.from_der(read_input(envelope_file))
+    envelope = read_input(envelope_file)
+    EnvelopedKey.from_der(envelope)  # a file that is no envelope is refused before the token is opened
     token = open_selected()
-    importer = _skf(token, "import_encryption_key")
+    if not token.capabilities.imports_enveloped_keys:
+        raise NotSupported("SM2 encryption keys live in SKF containers: select the token with --module skf")
     login(token)
-    info = importer(selector, enveloped_key_blob(envelope, token.library.ulong))  # type: ignore[operator, attr-defined]
+    info = token.import_enveloped_key(selector, envelope)
     emit({"key": info.label, "usage": "encryption"}, f"encryption key {info.label!r} imported")
 
 
