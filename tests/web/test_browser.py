@@ -26,7 +26,9 @@ from test_native_host import STANDIN
 from web_support import ID_NUMBER, make_ca
 
 from bed_support import require
+from sitoken.token import KeyType
 from sitoken.web.demo import DemoHandler, DemoServer, enrol_holder, tls_files
+from sitoken.web.install import host_files, install
 
 pytestmark = pytest.mark.softhsm
 
@@ -122,6 +124,11 @@ class Browser:
         old = self.page
         assert self.run("go", self.url(host_name), page=old)["ok"]
 
+    def use_host(self, *selection: str) -> None:
+        """Rewrite the launcher as `sitoken web install` would, with this token selection."""
+        command = [sys.executable, "-m", "sitoken", "--pinentry", STANDIN, *selection, "web", "host"]
+        install(host_files("chromium", self.profile / "NativeMessagingHosts"), command, ())
+
     def set_pin(self, pin: str) -> None:
         (self.control / "pin").write_text(pin)
 
@@ -170,11 +177,28 @@ def holder_ca(module, tmp_path_factory: pytest.TempPathFactory):  # type: ignore
 
 
 @pytest.fixture(scope="module")
-def browser(holder_ca, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:  # type: ignore[no-untyped-def]
+def skf_holder(skf_library: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """An SKF device of the software token with an SM2 holder certificate from an SM2 local CA."""
+    from sitoken import skf
+    from sitoken.certs.sm2ca import Sm2LocalCA
+    from sitoken.pin import Pin
+    from skf_bed import new_skf_token
+
+    sm2_ca = Sm2LocalCA.init(tmp_path_factory.mktemp("sm2") / "ca")
+    name = new_skf_token()
+    with skf.open_token("skf", name) as token:
+        token.login(Pin(PIN))
+        certificate = enrol_holder(token, sm2_ca, key="holder", key_type=KeyType.SM2)
+    return sm2_ca, name, certificate
+
+
+@pytest.fixture(scope="module")
+def browser(holder_ca, skf_holder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:  # type: ignore[no-untyped-def]
     chromium = shutil.which("chromium")
     require(chromium is not None, "Chromium (Debian package chromium)")
     assert chromium is not None
     ca, _, store = holder_ca
+    sm2_ca, _, _ = skf_holder
     root = tmp_path_factory.mktemp("chromium")
     profile = root / "profile"
     installed = subprocess.run(
@@ -182,7 +206,7 @@ def browser(holder_ca, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bro
          "--user-data-dir", str(profile)], capture_output=True, timeout=60)
     assert installed.returncode == 0, installed.stderr
     tls = tls_files(root / "tls", PORTAL)
-    server = DemoServer(ca, ("127.0.0.1", 0), PORTAL, tls, handler=DriverHandler)
+    server = DemoServer([ca.chain, sm2_ca.chain], ("127.0.0.1", 0), PORTAL, tls, handler=DriverHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     DriverHandler.steps = {}
     driver = Browser(root, profile, store.root, server.port)
@@ -241,13 +265,12 @@ def test_the_signing_certificate_and_a_document_signature_the_portal_verifies(br
 
 @pytest.mark.timeout(180)
 def test_one_request_at_a_time_per_tab(browser: Browser) -> None:
-    browser.knob("delay", "2")  # the holder takes two seconds over the first PIN dialog
+    browser.knob("delay", "1")  # the holder takes a second over the first PIN dialog
     try:
         outcome = browser.run("twoAtOnce")
     finally:
         browser.knob("delay", None)
-    assert outcome["result"] == [{"ok": True}, {"ok": False, "code": "busy"}]
-    assert browser.run("status")["ok"]  # the tab is free again
+    assert outcome["result"] == [{"ok": True}, {"ok": False, "code": "busy"}]  # the later tests: free again
 
 
 @pytest.mark.timeout(180)
@@ -292,3 +315,37 @@ def test_a_removed_token_and_a_wrong_pin_reach_the_page_as_typed_errors(browser:
     finally:
         browser.set_pin(PIN)
     assert (wrong["ok"], wrong["code"]) == (False, "pin-incorrect"), wrong
+
+
+@pytest.mark.timeout(180)
+def test_sm2_on_the_skf_token_login_signing_a_wrong_pin_with_tries_left_the_final_try_and_a_locked_pin(  # type: ignore[no-untyped-def]
+        browser: Browser, skf_holder) -> None:
+    from sitoken import skf
+    from sitoken.errors import PinIncorrect, PinLocked
+    from sitoken.pin import Pin
+
+    _, name, certificate = skf_holder
+    browser.use_host("--module", "skf", "--token", name)
+    try:
+        login = browser.run("login")
+        assert login["ok"] and login["result"]["holder"]["id_number"] == ID_NUMBER, login  # type: ignore[index]
+        # The portal gives the page e = SM3(Z ‖ M) with hashAlgorithm SM3; the SKF token signs it.
+        signed = browser.run("sign")
+        assert signed["ok"] and base64.b64decode(signed["result"]["certificate"]) == certificate, signed  # type: ignore[index]
+        browser.set_pin("wrong9pin")
+        wrong = browser.run("authenticate")
+        assert (wrong["ok"], wrong["code"], wrong["remaining"]) == (False, "pin-incorrect", 5), wrong
+        with skf.open_token("skf", name) as token:  # the holder tries on, elsewhere, down to one try
+            for _ in range(4):
+                with pytest.raises(PinIncorrect):
+                    token.login(Pin("wrong9pin"))
+        browser.set_pin(PIN)
+        last = browser.run("authenticate")  # sitoken sends no PIN that could lock the token
+        assert (last["ok"], last["code"]) == (False, "pin-final-try"), last
+        with skf.open_token("skf", name) as token, pytest.raises(PinLocked):
+            token.login(Pin("wrong9pin"), force=True)
+        locked = browser.run("authenticate")
+        assert (locked["ok"], locked["code"]) == (False, "pin-locked"), locked
+    finally:
+        browser.set_pin(PIN)
+        browser.use_host("--token", LABEL)

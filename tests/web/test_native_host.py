@@ -16,8 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from web_support import ID_NUMBER, Holder, enrol, make_ca
+from web_support import ID_NUMBER, ORGANISATION, Holder, enrol, make_ca
 
+from sitoken.token import KeyType
 from sitoken.web import AuthTokenVerifier, NonceStore
 
 pytestmark = pytest.mark.softhsm
@@ -44,17 +45,19 @@ def replies(out: bytes) -> list[dict]:  # type: ignore[type-arg]
 class Host:
     """Runs the host once over a whole conversation, as a browser port would."""
 
-    def __init__(self, holder: Holder, tmp_path: Path, pin: str = "user7pin3", cancel: bool = False) -> None:
+    def __init__(self, holder: Holder, tmp_path: Path, pin: str = "user7pin3", cancel: bool = False,
+                 module: tuple[str, ...] = (), **env: str) -> None:
         self.label = holder.token.info().label
         self.audit = tmp_path / "audit.log"
         self.dialog = tmp_path / "dialog.log"
-        self.env = {**os.environ, "STANDIN_PIN": pin, "STANDIN_LOG": str(self.dialog)}
+        self.module = module
+        self.env = {**os.environ, "STANDIN_PIN": pin, "STANDIN_LOG": str(self.dialog), **env}
         if cancel:
             self.env["STANDIN_CANCEL"] = "1"
 
     def talk(self, data: bytes) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
         proc = subprocess.run(
-            [sys.executable, "-m", "sitoken", "--pinentry", STANDIN, "--token", self.label,
+            [sys.executable, "-m", "sitoken", "--pinentry", STANDIN, *self.module, "--token", self.label,
              "web", "host", "--audit-log", str(self.audit), EXTENSION],
             input=data, capture_output=True, env=self.env, timeout=60, check=False)
         return proc.returncode, replies(proc.stdout)
@@ -174,3 +177,49 @@ def test_sign_a_document_hash_with_the_holder_certificate(holder: Holder, ca, tm
     # The holder consented in the dialog that named the origin and the hash.
     assert f"{PORTAL} asks you to sign a document" in host.dialog.read_text(encoding="utf-8")
     assert digest.hex()[:16].upper() in host.dialog.read_text(encoding="utf-8")
+
+
+def test_the_holder_chooses_among_several_certificates_in_the_dialog(holder: Holder, ca, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sitoken.pin import Pin
+
+    holder.token.login(Pin("user7pin3"))
+    second = enrol(holder.token, ca, key="org", subject=ORGANISATION, profile="organisation", organisation=True,
+                   install=True)
+    holder.token.logout()
+    _, (chosen,) = Host(holder, tmp_path, STANDIN_CHOICE="2").talk(frame(request(1, "get-certificate")))
+    _, (refused,) = Host(holder, tmp_path, STANDIN_CHOICE="3").talk(frame(request(2, "get-certificate")))
+    assert (refused["ok"], refused["error"]) == (False, "cancelled")
+    # The dialog named who asks and listed both certificates by holder; number 2 is the one answered.
+    got = base64.b64decode(chosen["result"]["certificate"])
+    names = {holder.certificate: "张三", second.certificate: "某某有限公司"}
+    other = names[second.certificate if got == holder.certificate else holder.certificate]
+    shown = (tmp_path / "dialog.log").read_text(encoding="utf-8")
+    assert PORTAL in shown and f"2: {names[got]}" in shown and f"1: {other}" in shown, shown
+
+
+def test_sm2_login_and_signature_on_the_skf_token(skf_token, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sitoken.certs.sm2ca import Sm2LocalCA
+    from sitoken.pin import Pin
+    from sitoken.web.verify import document_hash
+
+    sm2_ca = Sm2LocalCA.init(tmp_path / "sm2ca")
+    skf_token.login(Pin("user7pin3"))
+    holder = enrol(skf_token, sm2_ca, key="holder", key_type=KeyType.SM2, install=True)  # type: ignore[arg-type]
+    skf_token.logout()
+    nonces = NonceStore()
+    nonce = nonces.issue("s")
+    document = "社保 benefit claim".encode()
+    algorithm, e = document_hash(holder.certificate, document)
+    assert algorithm == "SM3"
+    mine = base64.b64encode(holder.certificate).decode()
+    _, (auth, signed, sha) = Host(holder, tmp_path, module=("--module", "skf")).talk(
+        frame(request(1, "authenticate", nonce=nonce))
+        + frame(request(2, "sign", certificate=mine, hash=base64.b64encode(e).decode(), hashAlgorithm="SM3"))
+        + frame(request(3, "sign", certificate=mine, hash=base64.b64encode(e).decode(), hashAlgorithm="SHA-256")))
+    assert auth["ok"] and auth["result"]["algorithm"] == "sm2-sm3", auth
+    verifier = AuthTokenVerifier(PORTAL, [sm2_ca.chain[-1]], nonces, intermediates=sm2_ca.chain[:-1])
+    assert verifier.verify(auth["result"], "s").id_number == ID_NUMBER
+    assert signed["ok"] and signed["result"]["algorithm"] == "sm2-sm3", signed
+    signature = base64.b64decode(signed["result"]["signature"])
+    assert verifier.verify_signature(holder.certificate, document, signature, "sm2-sm3").id_number == ID_NUMBER
+    assert (sha["ok"], sha["error"]) == (False, "invalid-input")  # an SM2 key signs SM3's e only

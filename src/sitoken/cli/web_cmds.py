@@ -126,7 +126,7 @@ def demo(host: str, port: int, host_name: str, directory: str | None) -> None:
     label = st.token or "web-demo"
     ca = _demo_holder(label, root / "ca")
     tls = portal.tls_files(root / "tls", host_name)
-    server = portal.DemoServer(ca, (host, port), host_name, tls)
+    server = portal.DemoServer([ca.chain], (host, port), host_name, tls)
     info = portal.describe(server, tls, label, root / "chromium-profile")
     emit(info, lambda: _demo_text(info, st.pinentry or "pinentry-gnome3"))
     sys.stdout.flush()

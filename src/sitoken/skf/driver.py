@@ -428,14 +428,22 @@ class SkfToken(Token):
 
     def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
         """SM2-with-SM3 (DER, Z from ``sm2_id``) or RSA PKCS#1 v1.5, by the signature key."""
+        return self._sign(selector, data, mechanism, prehashed=False)
+
+    def sign_digest(self, selector: str, digest: bytes, mechanism: Mechanism | None = None) -> bytes:
+        """Sign a hash computed elsewhere: for SM2 it is e = SM3(Z ‖ M), Z from the signer's public key
+        and ID (what SKF_ECCSignData signs, GM/T 0009); for RSA the digest of the mechanism's hash."""
+        return self._sign(selector, digest, mechanism, prehashed=True)
+
+    def _sign(self, selector: str, data: bytes, mechanism: Mechanism | None, *, prehashed: bool) -> bytes:
         ref, _, mechanism = self._mechanism(selector, mechanism)
         if not ref.sign:
             raise MechanismUnsupported("SKF signs with a container's signature key only, not its encryption key")
         with self._container(ref.container) as handle:
             if mechanism is Mechanism.SM2_SM3:
-                point = sm2.point_from_spki(self._export_public(handle, True))
-                return self.sign_digest_handle(handle, sm2.e_value(point, data, self._ident()))
-            block = host_input(mechanism, data)  # RSA PKCS#1 v1.5: the DigestInfo of the hash
+                return self.sign_digest_handle(handle, _sm2_e(data) if prehashed else sm2.e_value(
+                    sm2.point_from_spki(self._export_public(handle, True)), data, self._ident()))
+            block = host_input(mechanism, data, prehashed=prehashed)  # RSA PKCS#1 v1.5: the DigestInfo
             return self.library.into("SKF_RSASignData", handle, block, len(block), capacity=blobs.RSA_MODULUS)
 
     def _ident(self) -> bytes:
@@ -557,3 +565,9 @@ def _container_name(label: str) -> str:
 def _throwaway_pin() -> str:
     """A random user PIN for a new application, valid for any token (12 letters and digits)."""
     return "u" + secrets.token_hex(5) + str(secrets.randbelow(10))
+
+
+def _sm2_e(e: bytes) -> bytes:
+    if len(e) != sm2.encoding.SIZE:
+        raise InvalidInput(f"an SM2 e value (SM3 of Z ‖ M) is {sm2.encoding.SIZE} bytes")
+    return e

@@ -18,8 +18,9 @@ FORMAT = "sitoken-auth:1"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 MAX_ORIGIN = 255
 MIN_NONCE_BYTES, MAX_NONCE_TEXT = 32, 512
-#: The page names a document's hash as WebCrypto does; sitoken's hash names beside them.
-PAGE_HASH_NAMES = {"SHA-256": "sha256", "SHA-384": "sha384"}
+#: The page names a document's hash as WebCrypto does (and SM3, which WebCrypto lacks); sitoken's
+#: hash names beside them. For SM2 the "hash" is e = SM3(Z ‖ M): Z binds the signer's key and ID.
+PAGE_HASH_NAMES = {"SHA-256": "sha256", "SHA-384": "sha384", "SM3": "sm3"}
 
 
 def _hash(mechanism: Mechanism, data: bytes) -> bytes:

@@ -10,6 +10,7 @@ import json
 import secrets
 import ssl
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..certs import LocalCA, build_csr, text_extension
 from ..certs.ontoken import TokenSigner, token_certificates
+from ..certs.sm2ca import Sm2LocalCA
 from ..errors import InvalidInput
 from ..safefiles import write_file
 from ..token import KeyType, Token
@@ -40,7 +42,7 @@ def static_file(name: str) -> bytes:
     return resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
 
 
-def enrol_holder(token: Token, ca: LocalCA, *, key: str = DEMO_KEY, key_type: KeyType = KeyType.EC_P256,
+def enrol_holder(token: Token, ca: LocalCA | Sm2LocalCA, *, key: str = DEMO_KEY, key_type: KeyType = KeyType.EC_P256,
                  subject: str = DEMO_SUBJECT, profile: str = "personal",
                  identity_extension: tuple[str, str] = ("1.2.156.10260.4.1.1", DEMO_ID_NUMBER),
                  install: bool = True, days: int = 365) -> bytes:
@@ -247,18 +249,23 @@ class DemoHandler(BaseHTTPRequestHandler):
 
 
 class DemoServer(ThreadingHTTPServer):
-    """The HTTPS server of the demo portal for the holders of one local CA, at ``https://NAME:PORT``."""
+    """The HTTPS server of the demo portal at ``https://NAME:PORT``.
+
+    ``chains`` are the CA chains of the holders it accepts, each issuing CA first and root last
+    (``LocalCA.chain``, ``Sm2LocalCA.chain``): the roots are its trust anchors.
+    """
 
     daemon_threads = True
 
-    def __init__(self, ca: LocalCA, address: tuple[str, int], host_name: str, tls: TlsFiles,
-                 handler: type[DemoHandler] = DemoHandler) -> None:
+    def __init__(self, chains: Sequence[Sequence[bytes]], address: tuple[str, int], host_name: str,
+                 tls: TlsFiles, handler: type[DemoHandler] = DemoHandler) -> None:
         super().__init__(address, handler)
         port = f":{self.port}" if self.port != 443 else ""
         self.origin = f"https://{host_name}{port}"
         # The portal checks tokens against its own origin, fixed here, never the Host a request names.
-        self.portal = DemoPortal(AuthTokenVerifier(self.origin, [ca.chain[-1]], NonceStore(),
-                                                   intermediates=ca.chain[:-1]))
+        self.portal = DemoPortal(AuthTokenVerifier(
+            self.origin, [chain[-1] for chain in chains], NonceStore(),
+            intermediates=[ca for chain in chains for ca in chain[:-1]]))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls.certificate, tls.key)
         # The handshake happens in the request's thread: a client that connects and stalls holds no one up.

@@ -19,7 +19,7 @@ from .challenge import PAGE_HASH_NAMES, authentication_token, check_nonce, check
 from .framing import BadMessage, FramingError, read_message, write_message
 
 OPERATIONS = ("status", "get-certificate", "authenticate", "sign")
-_PADDING = {"rsa": "pkcs1v15", "ec": None}
+_PADDING = {"rsa": "pkcs1v15", "ec": None, "sm2": None}
 MAX_ID = 2**53  # a JavaScript number stays exact up to here
 
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..algorithms import Mechanism
+from .. import sm2
+from ..algorithms import KeyType, Mechanism
 from ..certs.parse import ParsedCertificate, parse_certificate
 from ..certs.path import check_validity, validate_path
 from ..errors import InvalidInput, SignatureInvalid, SitokenError
@@ -148,12 +149,15 @@ def _b64(text: str) -> bytes:
 def document_hash(certificate: bytes, document: bytes) -> tuple[str, bytes]:
     """``(hashAlgorithm, hash)`` the page passes to ``sign`` for ``document``, by the certificate's key.
 
-    The portal hashes its own document with the hash of the key's default scheme; a key that
-    signs whole messages (Ed25519) cannot sign a hash computed elsewhere.
+    The portal hashes its own document with the hash of the key's default scheme (for SM2, e =
+    SM3(Z ‖ M)); a key that signs whole messages (Ed25519) cannot sign a hash computed elsewhere.
     """
-    key_type = key_type_of_spki(parse_certificate(certificate).spki_der)
+    spki = parse_certificate(certificate).spki_der
+    key_type = key_type_of_spki(spki)
     hash_name = key_type.default_mechanism.hash_name if key_type else None
     page_name = next((page for page, name in PAGE_HASH_NAMES.items() if name == hash_name), None)
     if hash_name is None or page_name is None:
         raise InvalidInput("this certificate's key cannot sign a hash computed by the portal")
+    if key_type is KeyType.SM2:  # e = SM3(Z ‖ M) with GM/T 0009's default ID, as verify_host checks
+        return page_name, sm2.e_value(sm2.point_from_spki(spki), document)
     return page_name, hashlib.new(hash_name, document).digest()
