@@ -17,9 +17,10 @@ from ..safefiles import create_request, private_directory
 from ..token import Token
 from .audit import TokenRef
 from .claims import holder_resource
+from .dualcerts import delete_certificates_of
 from .holder_pins import holder_context
 from .journal import Enrolment, mask, now_text
-from .workflow import Counter, ProvisionResult, applicant_record, delete_certificates_of
+from .workflow import Counter, ProvisionResult, applicant_record
 
 __all__ = ["LossReport", "PinResetRecord", "Revocation", "find_subject", "reissue", "renew", "report_loss", "reset_pin"]
 

@@ -18,18 +18,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from ..certs import build_csr, cert_info, load_certificates, public_key_matches, to_pem
-from ..certs.dual import EncryptionDelivery, check_encryption_delivery, encrypt_to_certificate
-from ..certs.ontoken import TokenSigner, install_certificates, key_for_certificate, token_certificates
+from ..certs import build_csr, cert_info, load_certificates, to_pem
+from ..certs.dual import EncryptionDelivery, check_encryption_delivery
+from ..certs.ontoken import TokenSigner, install_certificates, token_certificates
 from ..discovery import DeviceKey, load_module, open_free_token, open_token, skf_selected, tokens_are_fixed
 from ..errors import (
     InvalidInput,
     JournalError,
     NotSupported,
-    SignatureInvalid,
     SitokenError,
     TokenAbsent,
-    TokenError,
     TokenNotFound,
 )
 from ..pin import Pin, PinPolicy
@@ -39,6 +37,14 @@ from .applicant import ValidatedApplicant, applicant_from_dict, validate
 from .audit import AuditLog, TokenRef
 from .claims import holder_resource, token_resource
 from .conflicts import ApplicantConflict, applicant_record, journal_conflict, subject_key
+from .dualcerts import (
+    decrypt_round_trip,
+    delete_certificates_of,
+    encryption_key,
+    handed_back,
+    import_envelope,
+    require_signature_key,
+)
 from .hall import HeldElsewhere
 from .holder_pins import HolderPinSource, holder_context
 from .issuers import Issuer, request_matches, split_issued
@@ -96,16 +102,6 @@ class ProvisionResult:
 def purge_incomplete_objects(token: Token) -> int:
     """Delete objects a killed process left half-made on the holder's token; returns how many."""
     return token.remove_incomplete_objects()
-
-
-def delete_certificates_of(token: Token, key_id: str) -> int:
-    """Delete the certificates of a key (none on SKF, whose certificates go with their container)."""
-    try:
-        return token.delete_certificates(key_id=bytes.fromhex(key_id))
-    except NotSupported:
-        if not token.capabilities.key_id_is_label:
-            raise
-        return 0
 
 
 def _public_key_hash(token: Token, key_id: str) -> str | None:
@@ -278,7 +274,7 @@ class Counter:
         with self.journal.claimed(holder_resource(key), f"holder {mask(key)}"):
             enrolment = self.journal.enrolment(waiting[0].id)
             if enrolment.state == "awaiting-certificate":
-                delivery = self._handed_back(enrolment, leaf, chain, encryption_certificate, envelope)
+                delivery = handed_back(self.profile_for(enrolment), leaf, chain, encryption_certificate, envelope)
                 try:
                     enrolment = self._issued(enrolment, leaf, chain, {"from": "hand-off"}, delivery,
                                              escrow_ref if delivery is not None else None)
@@ -286,22 +282,6 @@ class Counter:
                     self._release()
                     raise
             return self.resume(enrolment)
-
-    def _handed_back(self, enrolment: Enrolment, leaf: bytes, chain: tuple[bytes, ...],
-                     encryption_certificate: bytes | None, envelope: bytes | None) -> EncryptionDelivery | None:
-        """The encryption half of a hand-off, checked (None for a one-certificate profile)."""
-        profile = self.profile_for(enrolment)
-        given = encryption_certificate is not None or envelope is not None
-        if not profile.dual:
-            if given:
-                raise InvalidInput(f"profile {profile.name!r} has one certificate: no encryption certificate "
-                                   "or envelope belongs to this enrolment")
-            return None
-        if encryption_certificate is None or envelope is None:
-            raise InvalidInput(f"profile {profile.name!r} has dual certificates: give the encryption certificate "
-                               "and the KMC's envelope too")
-        enc_leaf, _ = split_issued(encryption_certificate)
-        return check_encryption_delivery(leaf, enc_leaf, envelope, chain)
 
     def result(self, e: Enrolment, *, already_done: bool = False) -> ProvisionResult:
         return ProvisionResult(
@@ -708,29 +688,13 @@ class Counter:
         """The KMC's envelope into the signature key's container; a rerun finds the pair already there."""
         token = self._writer(enrolment)
         sign_key = f"id:{enrolment.key_id}"
-        if not public_key_matches(leaf, token.public_key_der(sign_key)):
-            raise InvalidInput(f"the signature certificate is not for the key {enrolment.key_label!r} on token "
-                               f"{enrolment.token_label!r}: another token, or another holder's file")
-        if self._encryption_key(token, delivery.certificate) is not None:
+        require_signature_key(token, sign_key, leaf, f"{enrolment.key_label!r} on token {enrolment.token_label!r}")
+        if encryption_key(token, delivery.certificate) is not None:
             self._note("the encryption key was imported before the journal recorded it: adopted")
             return
         self._before("envelope:before", enrolment)
-        try:
-            token.import_enveloped_key(sign_key, delivery.envelope)
-        except (TokenAbsent, NotSupported):
-            raise
-        except TokenError as exc:
-            raise InvalidInput(f"the token refused the KMC's envelope ({exc}): it is damaged or sealed for "
-                               "another signature key; nothing was imported") from None
+        import_envelope(token, sign_key, delivery)
         self.hook("envelope:after")
-
-    @staticmethod
-    def _encryption_key(token: Token, certificate: bytes) -> str | None:
-        """The selector of the key the encryption certificate certifies, if the token holds it."""
-        try:
-            return f"id:{key_for_certificate(token, certificate).id}"
-        except SitokenError:
-            return None
 
     def _chain(self, enrolment: Enrolment) -> list[bytes]:
         return load_certificates(enrolment.chain) if enrolment.chain else []
@@ -749,6 +713,7 @@ class Counter:
             self.hook("install:after")
         if enrolment.enc_certificate and not any(c.der == enrolment.enc_certificate for c in token_certificates(token)):
             # Into the slot of the key it certifies: the container's encryption half on SKF.
+            self._before("install-enc:before", enrolment)
             install_certificates(token, to_pem([enrolment.enc_certificate]))
             self.hook("install-enc:after")
         enrolment = self._advance(enrolment, "installed", {"adopted": adopted})
@@ -767,18 +732,8 @@ class Counter:
                              at=datetime.now(timezone.utc))
         detail: dict[str, object] = {"mechanism": checked.mechanism.value, "path_length": len(checked.path)}
         if enrolment.enc_certificate:
-            detail["decrypt"] = self._decrypt_check(token, enrolment.enc_certificate)
+            detail["decrypt"] = decrypt_round_trip(token, enrolment.enc_certificate)
         return self._advance(enrolment, "verified", detail)
-
-    def _decrypt_check(self, token: Token, certificate: bytes) -> str:
-        """Encrypt to the encryption certificate on the host; the token's encryption key must decrypt it."""
-        secret = secrets.token_bytes(32)
-        selector = self._encryption_key(token, certificate)
-        if selector is None:
-            raise InvalidInput("the token holds no key for the encryption certificate")
-        if token.decrypt_sm2(selector, encrypt_to_certificate(certificate, secret)) != secret:
-            raise SignatureInvalid("the token's encryption key does not decrypt what was encrypted to its certificate")
-        return "sm2"
 
     def _finish(self, enrolment: Enrolment) -> Enrolment:
         if enrolment.purpose == "renew" and enrolment.replaces is not None:
