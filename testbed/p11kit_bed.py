@@ -38,6 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.lifeline import Lifeline
+
 CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
 PROXY_MODULE = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so"
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -46,6 +48,8 @@ SO_PIN, USER_PIN = "so-pin-2468", "user7pin3"
 #: Keys each prepared token holds, made by pkcs11-tool: (label, CKA_ID hex, pkcs11-tool key type).
 PREPARED_KEYS = (("rsa", "01", "rsa:2048"), ("p256", "02", "EC:prime256v1"), ("ed", "03", "EC:edwards25519"))
 START_TIMEOUT = 30.0
+#: Seconds the server has to end after SIGTERM before it is killed.
+STOP_GRACE = 10.0
 
 # Runs inside the new mount namespace: everything it mounts disappears with the server.
 _SERVER_SCRIPT = r"""
@@ -136,12 +140,16 @@ class RemoteBed:
         _wait_until(self.socket.exists, proc, self.directory / "server.log", "p11-kit server", self.stop)
         return self
 
-
     def stop(self) -> None:
-        """End the server (its process group: it forks one child per client); idempotent."""
+        """End the server (its process group: it forks one child per client) and wait until it has
+        ended; idempotent."""
         _stop_group(self.directory / "server.pid")
         if self.socket.exists():
             self.socket.unlink()
+
+    def lifeline(self) -> Lifeline:
+        """Stop the server when this process ends, however it ends (see ``lifeline``)."""
+        return Lifeline([sys.executable, "-m", "testbed.p11kit_bed", "stop", str(self.directory)])
 
 
 def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, what: str,
@@ -158,27 +166,49 @@ def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: P
 
 
 def _stop_group(pid_file: Path) -> None:
-    """End the process group whose leader's pid the file holds (started with a new session), if any."""
+    """End the process group whose leader's pid the file holds (started with a new session), if any,
+    and wait until its leader has ended."""
     if not pid_file.exists():
         return
     pid = int(pid_file.read_text())
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    else:
-        _wait_gone(pid)
+    if _signal_group(pid, signal.SIGTERM) and not _wait_gone(pid, STOP_GRACE):
+        _signal_group(pid, signal.SIGKILL)  # still there after STOP_GRACE seconds
+        _wait_gone(pid, STOP_GRACE)
     pid_file.unlink()
 
 
-def _wait_gone(pid: int) -> None:
-    for _ in range(100):
+def _signal_group(pid: int, signum: int) -> bool:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` has ended; reap it when it is this process's child (the bed started from
+    Python), else leave it to its parent (``start`` from the command line returned: init).
+    True once it has ended, a zombie included: only its parent can remove that."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            os.waitpid(pid, os.WNOHANG)
-            os.kill(pid, 0)
-        except (ChildProcessError, ProcessLookupError):
-            return
-        time.sleep(0.05)
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            pass  # not our child: its state tells
+        if _ended(pid):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _ended(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 #: Where Debian's p11-kit reads the modules that packages register (and /etc/pkcs11/modules,
@@ -286,6 +316,10 @@ class SshRemote:
         """End sshd (its process group); idempotent."""
         _stop_group(self.directory / "sshd.pid")
 
+    def lifeline(self) -> Lifeline:
+        """Stop sshd when this process ends, however it ends (see ``lifeline``)."""
+        return Lifeline([sys.executable, "-m", "testbed.p11kit_bed", "stop", "--sshd", str(self.directory)])
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -298,10 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("action", choices=("start", "stop"))
     parser.add_argument("directory", type=Path)
     parser.add_argument("tokens", nargs="*", default=["remote1"])
+    parser.add_argument("--sshd", action="store_true", help="stop: the SSH far machine's sshd (SshRemote) in DIR")
     args = parser.parse_args(argv)
     bed = RemoteBed(args.directory.resolve())
     if args.action == "stop":
-        bed.stop()
+        (SshRemote(args.directory.resolve()) if args.sshd else bed).stop()
         return 0
     missing = missing_parts()
     if missing:

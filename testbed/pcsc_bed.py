@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from testbed.lifeline import Lifeline
+
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent
 BRIDGE = HERE / "openpgp_vpcd.py"
@@ -348,6 +350,10 @@ class PcscBed:
 
     def running(self) -> bool:
         return self._pcscd().alive()
+
+    def lifeline(self) -> Lifeline:
+        """Stop the bed (cards, then pcscd) when this process ends, however it ends (see ``lifeline``)."""
+        return Lifeline([sys.executable, "-m", "testbed.pcsc_bed", "stop", "--dir", str(self.directory)])
 
     # -- cards ------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.lifeline import Lifeline
+
 DATABASE = "sitoken"
 # The port only names the socket file; nothing listens on TCP (listen_addresses is empty).
 PORT = 5432
@@ -154,6 +156,10 @@ class PgBed:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def lifeline(self) -> Lifeline:
+        """Destroy the bed when this process ends, however it ends (see ``lifeline``)."""
+        return Lifeline([sys.executable, "-m", "testbed.pg_bed", "destroy", str(self.directory)])
 
 
 def _open_parents_for(directory: Path) -> None:

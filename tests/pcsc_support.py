@@ -21,12 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # testbed/ lives at the project root, outside src/
 
+from testbed.lifeline import Lifeline  # noqa: E402
 from testbed.pcsc_bed import BedError, BedUnavailable, PcscBed, check_prerequisites  # noqa: E402
 
 FACTORY_PIN = "123456"
 FACTORY_ADMIN_PIN = "12345678"
 
 _bed: PcscBed | None = None
+_lifeline: Lifeline | None = None
 
 
 def bed_missing(reason: str) -> None:
@@ -36,7 +38,7 @@ def bed_missing(reason: str) -> None:
 
 def shared_bed() -> PcscBed:
     """The running bed of this process, started on first use (skip or fail when it cannot be)."""
-    global _bed
+    global _bed, _lifeline
     if _bed is not None and _bed.running():
         return _bed
     try:
@@ -45,6 +47,8 @@ def shared_bed() -> PcscBed:
         bed_missing(str(exc))
     # The directory the root conftest pointed PCSCLITE_CSOCK_NAME at, before any PC/SC call.
     bed = _bed or PcscBed(directory=Path(os.environ["SITOKEN_TEST_PCSC_DIR"]))
+    # pcscd and the cards stop with this process even when it is killed (testbed/lifeline.py).
+    _lifeline = _lifeline or bed.lifeline()
     try:
         bed.start()
     except BedError as exc:
@@ -56,8 +60,12 @@ def shared_bed() -> PcscBed:
 
 def stop_shared_bed() -> None:
     """Stop the bed (idempotent: every directory's session fixture calls it at the end)."""
+    global _lifeline
     if _bed is not None:
         _bed.stop()
+    if _lifeline is not None:
+        _lifeline.cut()
+        _lifeline = None
 
 
 # The fixtures every directory that uses the bed imports into its conftest.

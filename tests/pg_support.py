@@ -1,6 +1,7 @@
 """The PostgreSQL test bed shared by every test directory: one private server per pytest process.
 
-Started on first use and stopped when the session ends; tests that need a clean journal make
+Started on first use and stopped when the session ends, or by its lifeline when the pytest
+process dies before that (``testbed/lifeline.py``); tests that need a clean journal make
 their own database on it (``fresh_database``) instead of restarting the server.
 """
 
@@ -15,21 +16,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testbed.lifeline import Lifeline
 from testbed.pg_bed import PgBed, PgBedError, PgBedUnavailable, server_bin_dir
 
 from bed_support import require
 
 _bed: PgBed | None = None
+_lifeline: Lifeline | None = None
 _names = itertools.count(1)
-
 
 
 def shared_pg() -> PgBed:
     """The running server of this process (skipped where PostgreSQL is missing, failed in CI)."""
-    global _bed
+    global _bed, _lifeline
     if _bed is not None and _bed.running():
         return _bed
     bed = _bed or PgBed(Path(tempfile.mkdtemp(prefix="sitoken-pg-")))
+    _lifeline = _lifeline or bed.lifeline()  # before the server: a kill during start-up is covered too
     try:
         bed.start()
     except PgBedUnavailable as exc:
@@ -85,3 +88,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _bed is not None:
         with contextlib.suppress(PgBedError, subprocess.SubprocessError):
             _bed.destroy()
+    if _lifeline is not None:
+        _lifeline.cut()

@@ -35,7 +35,9 @@ def remote_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteBed]:
     """
     missing = missing_parts()
     require(not missing, "p11-kit test bed: " + ", ".join(missing))
-    bed = RemoteBed(tmp_path_factory.mktemp("p11kit")).start(["remote1", "remote2"], spares=SPARES)
+    bed = RemoteBed(tmp_path_factory.mktemp("p11kit"))
+    lifeline = bed.lifeline()  # the server stops with this process even when it is killed
+    bed.start(["remote1", "remote2"], spares=SPARES)
     previous = os.environ.get("P11_KIT_SERVER_ADDRESS")
     os.environ["P11_KIT_SERVER_ADDRESS"] = bed.address
     yield bed
@@ -44,6 +46,7 @@ def remote_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteBed]:
     else:
         os.environ["P11_KIT_SERVER_ADDRESS"] = previous
     bed.stop()
+    lifeline.cut()
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +61,12 @@ def ssh_remote(tmp_path: Path) -> Iterator[SshRemote]:
     """A private sshd standing for the far machine of ``p11-kit remote`` (token far1, key p256)."""
     missing = missing_parts()
     require(not missing, "p11-kit remote over SSH: " + ", ".join(missing))
-    remote = SshRemote(tmp_path / "far").start()
+    remote = SshRemote(tmp_path / "far")
+    lifeline = remote.lifeline()  # sshd stops with this process even when it is killed
+    remote.start()
     yield remote
     remote.stop()
+    lifeline.cut()
 
 
 @pytest.fixture()

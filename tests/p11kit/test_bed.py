@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from p11kit_support import client_tool, run_tool
@@ -46,3 +48,28 @@ def test_the_proxy_serves_the_local_store_alone(proxy_prefix: list[str], fresh_t
     listing = run_tool(*proxy_prefix, "pkcs11-tool", "--module", PROXY_MODULE, "-L")
     assert listing.returncode == 0, listing.stderr
     assert fresh_token.label in listing.stdout
+
+
+def test_the_command_line_stop_waits_until_the_server_has_ended(tmp_path: Path) -> None:
+    # `start` returns with the server running on its own (its parent is then init, which reaps
+    # it); `stop` must not return before it has ended, nor leave its socket or pid file.
+    root = Path(__file__).resolve().parents[2]
+    bed = [sys.executable, "-m", "testbed.p11kit_bed"]
+    started = subprocess.run([*bed, "start", str(tmp_path), "cli1"], cwd=root, capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert started.returncode == 0, started.stderr
+    pid = int((tmp_path / "server.pid").read_text())
+    assert _state(pid) not in ("", "Z")
+    stopped = subprocess.run([*bed, "stop", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert stopped.returncode == 0, stopped.stderr
+    assert _state(pid) in ("", "Z"), "stop returned while the server still ran"
+    assert not (tmp_path / "server.sock").exists() and not (tmp_path / "server.pid").exists()
+
+
+def _state(pid: int) -> str:
+    """The process's state letter ('' when there is no such process; 'Z' when it ended, unreaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
