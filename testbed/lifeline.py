@@ -58,6 +58,17 @@ class Lifeline:
             os.close(self._write)
 
 
+def process_state(pid: int) -> str:
+    """The state letter of process ``pid`` (``R``, ``S``, ...; ``Z``: it has ended, not yet reaped
+    by its parent), or '' when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name (field 2) may hold spaces and parentheses: the state follows the last ')'.
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
 def watch(stop: Sequence[str]) -> int:
     """Wait for end-of-file on stdin, then run ``stop``; SIGTERM ends the wait without it."""
     for name in ("SIGINT", "SIGHUP", "SIGQUIT"):

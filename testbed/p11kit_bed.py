@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.lifeline import Lifeline
+from testbed.lifeline import Lifeline, process_state
 
 CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
 PROXY_MODULE = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so"
@@ -196,19 +196,11 @@ def _wait_gone(pid: int, timeout: float) -> bool:
                 return True
         except ChildProcessError:
             pass  # not our child: its state tells
-        if _ended(pid):
+        if process_state(pid) in ("", "Z", "X"):
             return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
-
-
-def _ended(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 #: Where Debian's p11-kit reads the modules that packages register (and /etc/pkcs11/modules,

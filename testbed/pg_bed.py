@@ -6,11 +6,17 @@ refuses to run as root, so when the suite runs as root (CI does) the cluster bel
 ``postgres`` system user that Debian's package creates, and the bed drops to it for initdb,
 pg_ctl and psql; otherwise the cluster belongs to the suite's own user.
 
+Where a test needs TLS, the bed restarts with a ``TlsListener``: then it also listens on
+127.0.0.1 at that listener's port, with ``ssl=on`` and the certificate the test made, and its
+host-based rules (``tls/pg_hba.conf``) let a TCP connection in only over TLS and with the
+role's password; the Unix socket (then named after that port) keeps trusting local users.
+
 Layout of the bed directory::
 
     data/       the cluster (initdb)
     sock/       the server's Unix socket (.s.PGSQL.<port>)
     server.log  the server's own log
+    tls/        while listening with TLS: the server's certificate, key and pg_hba.conf
 
 Command line (for QA poking at a bed by hand)::
 
@@ -67,11 +73,35 @@ def _server_user() -> str | None:
     return "postgres"
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """TCP on 127.0.0.1:``port`` with TLS: the server's certificate (PEM, for ``localhost`` and
+    127.0.0.1) and its private key, both made by the test (its own private CA)."""
+
+    cert: Path
+    key: Path
+    port: int
+
+
+# While the bed listens on TCP: TLS and the role's password there, trust on the private socket.
+_TLS_HBA = """\
+local   all all                trust
+hostssl all all 127.0.0.1/32   scram-sha-256
+"""
+
+
 @dataclass
 class PgBed:
     """One private cluster in ``directory``; start() is idempotent, stop() always cleans up."""
 
     directory: Path
+    #: Set by ``restart(tls=...)``; None: the Unix socket alone, as the bed starts.
+    tls: TlsListener | None = None
+
+    @property
+    def port(self) -> int:
+        """The server's port: names the socket file, and is the TCP port while TLS is on."""
+        return self.tls.port if self.tls else PORT
 
     @property
     def data(self) -> Path:
@@ -87,8 +117,20 @@ class PgBed:
 
     def url(self, database: str = DATABASE) -> str:
         """The libpq URL of the bed's database, for ``--journal`` / ``SITOKEN_JOURNAL``."""
-        user = _server_user() or pwd.getpwuid(os.geteuid()).pw_name
-        return f"postgresql:///{database}?host={self.socket_dir}&port={PORT}&user={user}"
+        return f"postgresql:///{database}?host={self.socket_dir}&port={self.port}&user={self.user}"
+
+    @property
+    def user(self) -> str:
+        """The role the bed's URLs log in as: the cluster's owner."""
+        return _server_user() or pwd.getpwuid(os.geteuid()).pw_name
+
+    def tls_url(self, database: str, root: Path) -> str:
+        """The URL of ``database`` over TCP and TLS, verified against the root certificate ``root``
+        (the password comes from libpq's password file, never from the URL)."""
+        if self.tls is None:
+            raise PgBedError("the bed listens on no TCP port: restart(tls=...) first")
+        return (f"postgresql://localhost:{self.tls.port}/{database}?user={self.user}"
+                f"&sslmode=verify-full&sslrootcert={root}")
 
     def _run(self, argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         user = _server_user()
@@ -126,15 +168,38 @@ class PgBed:
         if not self.running():
             # fsync off: a commit still reaches the kernel before it returns, so the data
             # survives a killed server (the crash tests); only a machine crash could lose it.
-            options = (f"-k {self.socket_dir} -p {PORT} -c listen_addresses='' "
-                       "-c fsync=off -c full_page_writes=off")
+            options = (f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' "
+                       "-c fsync=off -c full_page_writes=off" + self._tls_options())
             self._run([str(bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
                        "-o", options, "-w", "-t", "30", "start"])
         self._ensure_database(bindir)
         return self.url()
 
+    def restart(self, tls: TlsListener | None = None) -> str:
+        """Stop, then start with TLS on 127.0.0.1 (``tls``) or on the Unix socket alone (None)."""
+        self.stop("fast")
+        self.tls = tls
+        return self.start()
+
+    def _tls_options(self) -> str:
+        """The server options of a TLS listener; its files copied where the server's account owns them."""
+        if self.tls is None:
+            return ""
+        folder = self.directory / "tls"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        (folder / "server.pem").write_bytes(self.tls.cert.read_bytes())
+        (folder / "server.key").write_bytes(self.tls.key.read_bytes())
+        (folder / "pg_hba.conf").write_text(_TLS_HBA)
+        user = _server_user()
+        for path in (folder, *folder.iterdir()):
+            path.chmod(0o700 if path.is_dir() else 0o600)  # the server refuses a key others may read
+            if user:
+                os.chown(path, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+        return (f" -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={folder / 'server.pem'}"
+                f" -c ssl_key_file={folder / 'server.key'} -c hba_file={folder / 'pg_hba.conf'}")
+
     def _ensure_database(self, bindir: Path) -> None:
-        psql = [str(bindir / "psql"), "-h", str(self.socket_dir), "-p", str(PORT),
+        psql = [str(bindir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
                 "-d", "postgres", "-tAc"]
         found = self._run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"])
         if found.stdout.strip() != "1":

@@ -45,7 +45,7 @@ def shared_pg() -> PgBed:
 
 def psql(bed: PgBed, database: str, sql: str) -> str:
     """Run one statement with the server's own psql; returns its unaligned output."""
-    done = bed._run([str(server_bin_dir() / "psql"), "-h", str(bed.socket_dir), "-p", "5432",
+    done = bed._run([str(server_bin_dir() / "psql"), "-h", str(bed.socket_dir), "-p", str(bed.port),
                      "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql])
     return done.stdout.strip()
 

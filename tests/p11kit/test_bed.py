@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from p11kit_support import client_tool, run_tool
+from testbed.lifeline import process_state
 from testbed.p11kit_bed import PROXY_MODULE, USER_PIN, RemoteBed
 
 
@@ -59,17 +60,9 @@ def test_the_command_line_stop_waits_until_the_server_has_ended(tmp_path: Path) 
                              timeout=60, check=False)
     assert started.returncode == 0, started.stderr
     pid = int((tmp_path / "server.pid").read_text())
-    assert _state(pid) not in ("", "Z")
+    assert process_state(pid) not in ("", "Z")
     stopped = subprocess.run([*bed, "stop", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=60,
                              check=False)
     assert stopped.returncode == 0, stopped.stderr
-    assert _state(pid) in ("", "Z"), "stop returned while the server still ran"
+    assert process_state(pid) in ("", "Z"), "stop returned while the server still ran"
     assert not (tmp_path / "server.sock").exists() and not (tmp_path / "server.pid").exists()
-
-
-def _state(pid: int) -> str:
-    """The process's state letter ('' when there is no such process; 'Z' when it ended, unreaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return ""

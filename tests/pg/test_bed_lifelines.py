@@ -4,7 +4,8 @@ A child process plays the pytest run: it starts a bed as the suite's support cod
 lifeline first, then the server), says the server's pid, and sleeps. The test SIGKILLs it, so
 nothing of its own clean-up runs, and the server must be gone within a few seconds. Each bed
 gets its own small server here (PostgreSQL: an initdb; pcscd without cards; a p11-kit server
-with one token and no keys): the shared ones must live on for the rest of the run.
+with one token and no keys; the SSH far machine's sshd): the shared ones must live on for the
+rest of the run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from testbed.lifeline import process_state
 
 from bed_support import require
 
@@ -41,6 +43,13 @@ elif kind == "pcsc":
     lifeline = bed.lifeline()
     bed.start()
     pid = int((directory / "pcscd.pid").read_text())
+elif kind == "sshd":
+    from testbed.p11kit_bed import SshRemote
+    directory.mkdir()
+    bed = SshRemote(directory)
+    lifeline = bed.lifeline()
+    bed.start()
+    pid = int((directory / "sshd.pid").read_text())
 else:
     from testbed.p11kit_bed import RemoteBed
     directory.mkdir()
@@ -55,11 +64,7 @@ time.sleep(600)
 
 def running(pid: int) -> bool:
     """The process exists and has not ended (a zombie has ended: only its parent can remove it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    return process_state(pid) not in ("", "Z", "X")
 
 
 def require_bed(kind: str) -> None:
@@ -84,7 +89,7 @@ def require_bed(kind: str) -> None:
         require(not missing, "p11-kit test bed: " + ", ".join(missing))
 
 
-@pytest.mark.parametrize("kind", ["pg", "pcsc", "p11kit"])
+@pytest.mark.parametrize("kind", ["pg", "pcsc", "p11kit", "sshd"])
 def test_a_killed_test_run_takes_its_bed_server_with_it(kind: str, tmp_path: Path) -> None:
     require_bed(kind)
     directory = tmp_path / kind

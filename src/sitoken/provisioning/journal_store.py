@@ -242,6 +242,12 @@ class SqliteStore:
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
 
+#: What libpq says when TLS fails: a certificate not verified, a host name not matched, a server
+#: without TLS, a root certificate file missing (not a connection lost under TLS: that is "down").
+_TLS_WORDS = ("certificate verify failed", "does not match host name", "does not support SSL",
+              "root certificate file")
+
+
 def _pg_sql(sql: str) -> str:
     """The journal's ``?`` placeholders as psycopg's ``%s`` (a literal % doubled first)."""
     return sql.replace("%", "%%").replace("?", "%s")
@@ -283,6 +289,11 @@ class PostgresStore:
 
     def _unreachable(self, exc: Exception) -> JournalUnreachable:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if any(word in first for word in _TLS_WORDS):
+            return JournalUnreachable(
+                f"the journal server {self.where} cannot be reached over TLS: its certificate is not one the "
+                "trusted root (sslrootcert, PGSSLROOTCERT) vouches for under this host name, or the server "
+                f"has no TLS ({first}); nothing was written")
         return JournalUnreachable(f"the journal server {self.where} cannot be reached ({first}); "
                             "nothing was written")
 
