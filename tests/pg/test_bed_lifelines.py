@@ -11,10 +11,13 @@ rest of the run.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,10 +92,20 @@ def require_bed(kind: str) -> None:
         require(not missing, "p11-kit test bed: " + ", ".join(missing))
 
 
+@pytest.fixture
+def bed_parent() -> Iterator[Path]:
+    """Where the child's bed goes: under /tmp itself, as the suite's beds are, not under pytest's
+    basetemp, which a pytest starting meanwhile on this machine makes 0700 again: postgres (the
+    server's account under root) would then be shut out of its own directory."""
+    folder = Path(tempfile.mkdtemp(prefix="sitoken-lifeline-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.parametrize("kind", ["pg", "pcsc", "p11kit", "sshd"])
-def test_a_killed_test_run_takes_its_bed_server_with_it(kind: str, tmp_path: Path) -> None:
+def test_a_killed_test_run_takes_its_bed_server_with_it(kind: str, bed_parent: Path) -> None:
     require_bed(kind)
-    directory = tmp_path / kind
+    directory = bed_parent / kind
     env = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}  # the child's own pcscd
     parent = subprocess.Popen([sys.executable, "-c", PARENT, kind, str(directory)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
