@@ -40,6 +40,8 @@ def test_signing_is_checked_over_the_portal_document_and_the_signer_must_be_who_
         portal.start_signing(session, {"certificate": _b64(holder.certificate)})
     nonce = str(portal.nonce(sid, session)["nonce"])
     portal.login(sid, session, {"authToken": authentication_token(token, "auth", holder.certificate, ORIGIN, nonce)})
+    renewed = portal.renew_id(sid)  # the id known before the login no longer reaches the session
+    assert portal.session(renewed) == (renewed, session) and portal.session(sid)[1] is not session
 
     def sign(key: str, certificate: bytes, flip: bool = False) -> dict[str, object]:
         started = portal.start_signing(session, {"certificate": _b64(certificate)})

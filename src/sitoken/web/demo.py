@@ -141,6 +141,14 @@ class DemoPortal:
         session.holder = self.verifier.verify(body.get("authToken"), session_id)
         return {"holder": session.holder.to_dict()}
 
+    def renew_id(self, session_id: str) -> str:
+        """A new id for a session that just logged in (an id known before the login is worth nothing after)."""
+        with self._lock:
+            session = self._sessions.pop(session_id)
+            fresh = secrets.token_urlsafe(24)
+            self._sessions[fresh] = session
+        return fresh
+
     def start_signing(self, session: Session, body: dict[str, object]) -> dict[str, object]:
         """A document for the logged-in holder, and the hash of it the page asks the token to sign."""
         holder = _logged_in(session)
@@ -209,7 +217,9 @@ class DemoHandler(BaseHTTPRequestHandler):
             self.send_json(404, {"error": "not-found"})
             return
         try:
-            self.send_json(200, route(self._body()))
+            answer = route(self._body())
+            renewed = self.server.portal.renew_id(session_id) if self.path == "/auth/login" else None
+            self.send_json(200, answer, renewed)
         except AuthenticationFailed as exc:
             self.send_json(403, {"error": exc.code, "reason": exc.reason, "message": str(exc)})
         except InvalidInput as exc:
