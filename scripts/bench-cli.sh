@@ -16,6 +16,11 @@ work = tempfile.mkdtemp(prefix="sitoken-bench-cli-")
 env = {**os.environ, "SITOKEN_SIM_DIR": work, "SO": "bench-so-2468", "PIN": "bench7pin3"}
 env.pop("SOFTHSM2_CONF", None)
 env.pop("SITOKEN_MODULE", None)
+# An installed sitoken runs from compiled bytecode (pip writes it); a checkout run with
+# PYTHONDONTWRITEBYTECODE=1 would compile every module on every run. The bytecode goes to a
+# private cache, written by the warm-up run below, so the tree stays clean.
+env.pop("PYTHONDONTWRITEBYTECODE", None)
+env["PYTHONPYCACHEPREFIX"] = os.path.join(work, "pycache")
 sitoken = [os.path.join(os.path.dirname(sys.executable), "sitoken")]
 module = "/usr/lib/softhsm/libsofthsm2.so"
 

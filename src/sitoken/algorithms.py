@@ -87,6 +87,9 @@ class KeyFacts:
     bits: int | None = None  # RSA modulus size
     curve: str | None = None  # named curve (asn1crypto / cryptography name)
     curve_oid: str | None = None
+    # The curve OID as DER, what CKA_EC_PARAMS and an SPKI's parameters hold (asn1crypto's
+    # encoding of curve_oid, checked by a unit test): a key's type is found without an ASN.1 parser.
+    ec_params: bytes = b""
 
     @property
     def component_size(self) -> int:
@@ -121,13 +124,17 @@ KEYS: dict[KeyType, KeyFacts] = {
     KeyType.RSA2048: KeyFacts("rsa", 256, Mechanism.RSA_PKCS_SHA256, bits=2048),
     KeyType.RSA3072: KeyFacts("rsa", 384, Mechanism.RSA_PKCS_SHA256, bits=3072),
     KeyType.EC_P256: KeyFacts("ec", 64, Mechanism.ECDSA_SHA256, curve="secp256r1",
-                              curve_oid="1.2.840.10045.3.1.7"),
+                              curve_oid="1.2.840.10045.3.1.7", ec_params=bytes.fromhex("06082a8648ce3d030107")),
     KeyType.EC_P384: KeyFacts("ec", 96, Mechanism.ECDSA_SHA384, curve="secp384r1",
-                              curve_oid="1.3.132.0.34"),
+                              curve_oid="1.3.132.0.34", ec_params=bytes.fromhex("06052b81040022")),
     KeyType.ED25519: KeyFacts("eddsa", 64, Mechanism.EDDSA, curve="ed25519",
-                              curve_oid="1.3.101.112"),
-    KeyType.SM2: KeyFacts("sm2", 64, Mechanism.SM2_SM3, curve="sm2", curve_oid="1.2.156.10197.1.301"),
+                              curve_oid="1.3.101.112", ec_params=bytes.fromhex("06032b6570")),
+    KeyType.SM2: KeyFacts("sm2", 64, Mechanism.SM2_SM3, curve="sm2", curve_oid="1.2.156.10197.1.301",
+                          ec_params=bytes.fromhex("06082a811ccf5501822d")),
 }
+
+#: GM/T 0009's default SM2 signer ID, what Z binds unless the parties agree on another.
+SM2_DEFAULT_ID = b"1234567812345678"
 
 SCHEMES: dict[Mechanism, SchemeFacts] = {
     Mechanism.RSA_PKCS_SHA256: SchemeFacts("rsa", "sha256", "digest-info", padding="pkcs1v15"),
@@ -144,6 +151,11 @@ SCHEMES: dict[Mechanism, SchemeFacts] = {
 
 def key_type_for_rsa_bits(bits: int | None) -> KeyType | None:
     return next((k for k, f in KEYS.items() if f.family == "rsa" and f.bits == bits), None)
+
+
+def key_type_for_ec_params(params: bytes) -> KeyType | None:
+    """The key type whose named curve ``params`` (DER, as in CKA_EC_PARAMS) is, if in the table."""
+    return next((k for k, f in KEYS.items() if f.ec_params and f.ec_params == params), None)
 
 
 def key_type_for_curve(name_or_oid: str) -> KeyType | None:

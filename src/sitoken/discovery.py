@@ -3,24 +3,44 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from . import pcsc, skf
 from .errors import InvalidInput, ModuleLoadError, TokenNotFound
 from .pin import Pin, PinPolicy
 from .pkcs11 import Module, Pkcs11Token, free_slot, resolve_module
 from .pkcs11.driver import token_info_from_raw
 from .token import Token, TokenInfo
 
-DeviceKey = skf.DeviceKey  # an SKF device's authentication key, for callers above the drivers
+if TYPE_CHECKING:
+    from . import skf
+    from .skf import DeviceKey as DeviceKey  # an SKF device's authentication key, for callers above the drivers
+
+# The PC/SC and SKF drivers are imported when a selection names them (or a plain selector
+# matches no PKCS#11 token): listing or using a PKCS#11 token loads neither (docs/cli.md).
+
+
+def __getattr__(name: str) -> object:
+    if name == "DeviceKey":  # loaded with the SKF driver, when a caller asks for it
+        from .skf import DeviceKey
+
+        return DeviceKey
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 PCSC_PREFIX = "pcsc:"
 SKF_URI = "skf:"
+#: ``--module skf`` is the software SKF token, ``--module skf:PATH`` a vendor's SKF library.
+SKF_MODULE = "skf"
+
+
+def is_skf_module(spec: str | None) -> bool:
+    """True for ``skf`` and ``skf:PATH`` (the module option's SKF forms)."""
+    return spec is not None and (spec == SKF_MODULE or spec.startswith(SKF_MODULE + ":"))
 
 
 def _skf_spec(module: str | None, token: str | None = None) -> str | None:
     """The SKF library spec when the selection means SKF (``--module skf[:PATH]``, or an skf: URI)."""
     module = module if module is not None else os.environ.get("SITOKEN_MODULE")
-    if skf.is_skf_module(module):
+    if is_skf_module(module):
         return module
     if token and token.startswith(SKF_URI) and module is None:
         return "skf"
@@ -50,6 +70,8 @@ def list_tokens(module: str | None = None) -> list[TokenInfo]:
     """Every initialised token of a PKCS#11 module, or every application of an SKF library's devices."""
     spec = _skf_spec(module)
     if spec is not None:
+        from . import skf
+
         return skf.list_tokens(spec)
     return [token_info_from_raw(raw) for raw in load_module(module).token_infos()]
 
@@ -64,7 +86,9 @@ def tokens_are_fixed(module: str | None = None) -> bool:
 def software_device_key(module: str | None = None) -> skf.DeviceKey | None:
     """The software SKF token's factory device key when ``module`` is that token (its devices are
     made with it); None for any other module, whose device keys the counter must be given."""
-    if _skf_spec(module) == skf.PREFIX:
+    if _skf_spec(module) == SKF_MODULE:
+        from . import skf
+
         return skf.DeviceKey(skf.softskf.FACTORY_DEVICE_KEY)
     return None
 
@@ -83,8 +107,12 @@ def open_token(
     """
     spec = _skf_spec(module, token)
     if spec is not None:
+        from . import skf
+
         return skf.open_token(spec, _skf_selector(token), policy=policy, device_key=device_key, template=template)
     if token and card_selected(token):
+        from . import pcsc
+
         return pcsc.open_card(token[len(PCSC_PREFIX):], policy=policy)
     try:
         mod = load_module(module)
@@ -103,11 +131,15 @@ def open_token(
 
 def _plain(token: str | None) -> bool:
     """A label or serial (not a URI), when pyscard is there to look for cards."""
+    from . import pcsc
+
     return bool(token) and not (token or "").startswith("pkcs11:") and pcsc.available()
 
 
 def _open_card_by_serial(serial: str, policy: PinPolicy | None, pkcs11_searched: str) -> Token:
     """The card with this serial; else one TokenNotFound saying everything that was searched."""
+    from . import pcsc
+
     try:
         card: Token = pcsc.open_card_by_serial(serial, policy=policy)
     except TokenNotFound as exc:
@@ -123,6 +155,8 @@ def open_free_token(*, module: str | None = None, policy: PinPolicy | None = Non
     token makes a new device); an SKF device is initialised with ``device_key``."""
     spec = _skf_spec(module)
     if spec is not None:
+        from . import skf
+
         return skf.open_free_token(spec, policy=policy, device_key=device_key)
     mod = load_module(module)
     return Pkcs11Token(mod, free_slot(mod), policy)
@@ -145,6 +179,8 @@ def create_simulated_skf(
     device_key: skf.DeviceKey | None = None,
 ) -> TokenInfo:
     """A new device ``name`` on the software SKF token, with an application ``name`` and both PINs."""
+    from . import skf
+
     (policy or PinPolicy()).enforce(user_pin, avoid=[so_pin.text()])
     skf.softskf.require_library()
     if name in skf.devices("skf"):

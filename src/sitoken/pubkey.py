@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-from asn1crypto import core, keys, pem
-
-from .algorithms import KEYS, KeyType, Mechanism, hash_algorithm, key_type_for_curve, key_type_for_rsa_bits
+from .algorithms import (
+    KEYS,
+    KeyType,
+    Mechanism,
+    hash_algorithm,
+    key_type_for_curve,
+    key_type_for_ec_params,
+    key_type_for_rsa_bits,
+)
 from .errors import InvalidInput
 
-# pyca/cryptography is imported by the functions that verify or parse keys, not at the top: listing
-# tokens and signing on a token do not need it, and it is the slowest import of a CLI run.
+# asn1crypto and pyca/cryptography are imported by the functions that build, parse or verify,
+# not at the top: opening a token, listing its keys and signing with one need neither, and they
+# are the slowest imports of a CLI run (docs/cli.md, "A fast CLI").
 
 _EDDSA_CURVES = {f.curve_oid: k for k, f in KEYS.items() if f.family == "eddsa"}
 
 
 def ec_params_der(key_type: KeyType) -> bytes:
-    """CKA_EC_PARAMS for a key type: the named curve's OID, DER-encoded."""
-    facts = key_type.facts
-    if facts.family == "eddsa":
-        return bytes(core.ObjectIdentifier(facts.curve_oid).dump())
-    # By OID: asn1crypto names only the NIST and Brainpool curves (the SM2 curve has no name there).
-    return bytes(keys.ECDomainParameters(name="named", value=facts.curve_oid).dump())
+    """CKA_EC_PARAMS for a key type: the named curve's OID, DER-encoded (from the table)."""
+    if not key_type.facts.ec_params:
+        raise InvalidInput(f"{key_type.value} keys have no curve")
+    return key_type.facts.ec_params
 
 
 def key_type_from_ec_params(params: bytes) -> KeyType | None:
+    known = key_type_for_ec_params(params)
+    if known is not None:
+        return known
+    # Other encodings of a curve (explicit parameters, the Edwards curve's name) need a parser.
+    from asn1crypto import core, keys
+
     try:
         parsed = keys.ECDomainParameters.load(params)
         if parsed.name == "named":
@@ -41,6 +52,8 @@ def key_type_from_ec_params(params: bytes) -> KeyType | None:
 
 
 def rsa_spki(modulus: bytes, exponent: bytes) -> bytes:
+    from asn1crypto import keys
+
     public = keys.RSAPublicKey(
         {"modulus": int.from_bytes(modulus, "big"), "public_exponent": int.from_bytes(exponent, "big")}
     )
@@ -49,6 +62,8 @@ def rsa_spki(modulus: bytes, exponent: bytes) -> bytes:
 
 def ec_spki(params: bytes, ec_point: bytes) -> bytes:
     """SPKI from CKA_EC_PARAMS and CKA_EC_POINT (a DER OCTET STRING per the spec)."""
+    from asn1crypto import keys
+
     point = _unwrap_octet_string(ec_point)
     key_type = key_type_from_ec_params(params)
     if key_type is not None and key_type.family == "eddsa":
@@ -60,6 +75,8 @@ def ec_spki(params: bytes, ec_point: bytes) -> bytes:
 def _unwrap_octet_string(value: bytes) -> bytes:
     # Some modules return the raw point instead of the DER OCTET STRING; accept both.
     if value[:1] == b"\x04" and len(value) > 2:
+        from asn1crypto import core
+
         try:
             inner = core.OctetString.load(value).native
             if isinstance(inner, bytes) and len(inner) + 2 <= len(value):
@@ -88,9 +105,15 @@ def load_public_key(data: bytes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def _may_be_sm2(der: bytes) -> bool:
+    """False when ``der`` cannot be an SM2 key: the SM2 curve's OID (DER) is not in it. Spares the
+    other keys loading sitoken.sm2 (cffi, OpenSSL, asn1crypto)."""
+    return KEYS[KeyType.SM2].ec_params in der
+
+
 def _sm2_spki(data: bytes) -> bytes | None:
     """The DER SPKI when ``data`` (PEM or DER) holds a valid SM2 public key, else None."""
-    from . import sm2  # loads cffi and OpenSSL: only when a key file is read
+    from asn1crypto import pem
 
     der = data
     if pem.detect(data):
@@ -98,16 +121,21 @@ def _sm2_spki(data: bytes) -> bytes | None:
             _, _, der = pem.unarmor(data.strip())
         except ValueError:
             return None
+    if not _may_be_sm2(der):
+        return None
+    from . import sm2  # loads cffi and OpenSSL: only for what may be an SM2 key
+
     if not sm2.is_sm2_spki(der):
         return None
     return sm2.spki_from_point(sm2.point_from_spki(der))
 
 
 def key_type_of_spki(spki: bytes) -> KeyType | None:
-    from . import sm2
+    if _may_be_sm2(spki):
+        from . import sm2
 
-    if sm2.is_sm2_spki(spki):
-        return KeyType.SM2
+        if sm2.is_sm2_spki(spki):
+            return KeyType.SM2
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -120,6 +148,8 @@ def key_type_of_spki(spki: bytes) -> KeyType | None:
 
 
 def spki_to_pem(spki: bytes) -> bytes:
+    from asn1crypto import pem
+
     return bytes(pem.armor("PUBLIC KEY", spki))
 
 
@@ -130,12 +160,18 @@ def verify_host(
 
     ``sm2_id`` is the SM2 signer's ID that Z binds (GM/T 0009's default unless agreed otherwise).
     """
-    from . import sm2
+    if mechanism is Mechanism.SM2_SM3 or _may_be_sm2(spki):
+        from . import sm2
 
-    if mechanism is Mechanism.SM2_SM3 or sm2.is_sm2_spki(spki):
-        if mechanism is not Mechanism.SM2_SM3 or not sm2.is_sm2_spki(spki):
-            return False  # the mechanism does not fit the key
-        return sm2.Sm2PublicKey(spki).verify(data, signature, sm2.DEFAULT_ID if sm2_id is None else sm2_id)
+        is_sm2 = sm2.is_sm2_spki(spki)
+        if is_sm2 or mechanism is Mechanism.SM2_SM3:
+            if not (is_sm2 and mechanism is Mechanism.SM2_SM3):
+                return False  # the mechanism does not fit the key
+            return sm2.Sm2PublicKey(spki).verify(data, signature, sm2.DEFAULT_ID if sm2_id is None else sm2_id)
+    return _verify_with_cryptography(spki, data, signature, mechanism)
+
+
+def _verify_with_cryptography(spki: bytes, data: bytes, signature: bytes, mechanism: Mechanism) -> bool:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
 

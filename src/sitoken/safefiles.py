@@ -22,7 +22,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -93,6 +92,8 @@ def _sync_directory(directory: Path) -> None:
 
 def _temporary(path: Path, data: bytes | bytearray, mode: int) -> Path:
     """``data`` in a new file next to ``path`` (random name, O_EXCL|O_NOFOLLOW), synced."""
+    import tempfile  # here, not at the top: a run that writes no file does not pay for it
+
     directory = path.parent
     try:
         # mkstemp opens O_CREAT|O_EXCL|O_NOFOLLOW with mode 0600: nobody else's file, no link.

@@ -125,6 +125,17 @@ def test_ec_params_round_trip() -> None:
         assert pubkey.key_type_from_ec_params(pubkey.ec_params_der(kt)) is kt
 
 
+def test_the_tables_curve_params_are_the_der_of_the_curve_oid() -> None:
+    """The table's DER constants (read without a parser) are what asn1crypto encodes."""
+    curves = [kt for kt in KeyType if kt.facts.curve_oid]
+    assert len(curves) == 4
+    for kt in curves:
+        assert kt.facts.ec_params == core.ObjectIdentifier(kt.facts.curve_oid).dump(), kt
+        assert algorithms.key_type_for_ec_params(kt.facts.ec_params) is kt
+    # An encoding the table lacks still goes through the parser (OpenSC's Edwards curve by name).
+    assert pubkey.key_type_from_ec_params(core.PrintableString("edwards25519").dump()) is KeyType.ED25519
+
+
 @given(st.binary(max_size=200))
 def test_public_key_loader_only_raises_invalid_input(data: bytes) -> None:
     with contextlib.suppress(errors.InvalidInput):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asn1crypto import core, x509
-
 from ..errors import InvalidInput
 from ..token import StoredCertificate
 from .attributes import Template
@@ -17,6 +15,9 @@ _DESCRIBE = (CKA.LABEL, CKA.ID, CKA.VALUE, CKA.CERTIFICATE_CATEGORY)
 
 def certificate_template(der: bytes, *, label: str, key_id: bytes, authority: bool) -> Template:
     """The attributes PKCS#11 wants for an X.509 certificate (subject, issuer and serial as DER)."""
+    # Here, not at the top: opening a token or signing with it does not parse certificates.
+    from asn1crypto import core, x509
+
     try:
         cert = x509.Certificate.load(der)
         tbs = cert["tbs_certificate"]

@@ -39,7 +39,6 @@ from .constants import (
     rv_name,
 )
 from .errors import error_for_rv
-from .keyimport import import_key_pair
 from .keys import KeyObject, describe_keys, generate, public_key_der, select_objects
 from .mechanisms import CK_MECHANISMS, CkMechanism
 from .module import Module, RawTokenInfo
@@ -367,6 +366,8 @@ class Pkcs11Token(Token):
         session = self.session()
         if select_objects(session, label=label):
             raise InvalidInput(f"a key labelled {label!r} already exists on the token")
+        from .keyimport import import_key_pair
+
         import_key_pair(session, pkcs8_der, label, key_id if key_id is not None else os.urandom(8))
         return self.find_key(label)
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..algorithms import KeyType, Mechanism
-from ..sm2.encoding import DEFAULT_ID
+from ..algorithms import SM2_DEFAULT_ID, KeyType, Mechanism
 from .mechanisms import CkKeyGen, CkMechanism
 from .session import MechanismSpec
 
@@ -66,7 +65,7 @@ SM2_VENDORS: tuple[Sm2Numbers, ...] = (
 )
 
 #: The signer ID the vendors' token-side Z binds: their mechanisms take no ID parameter.
-SM2_TOKEN_ID = DEFAULT_ID
+SM2_TOKEN_ID = SM2_DEFAULT_ID
 
 #: Every vendor CKK that means an SM2 key, for reading key objects back.
 SM2_KEY_TYPES = frozenset(v.ckk for v in SM2_VENDORS)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +90,9 @@ def active_store_conf() -> str:
 
 def delete_token(label: str) -> None:
     """Remove a simulated token and its objects (no PIN needed, as when a key is lost)."""
+    import shutil  # here: every run that opens the store imports this module, few delete
+    import subprocess
+
     tool = shutil.which("softhsm2-util")
     if tool is None:
         raise ModuleLoadError("softhsm2-util is not installed (Debian package softhsm2)")

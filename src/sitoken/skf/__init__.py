@@ -20,7 +20,7 @@ from .binding import SkfLibrary
 from .devauth import DeviceKey
 from .driver import ApplicationTemplate, KeyRef, SkfToken
 
-PREFIX = "skf"
+PREFIX = "skf"  # --module skf[:PATH], as sitoken.discovery reads the selection
 ULONG_ENV = "SITOKEN_SKF_ULONG"  # 8 for the rare libraries whose ULONG is a 64-bit long
 #: Where vendors install their SKF libraries on Linux (SKF.md section 10); globbed by ``doctor``.
 VENDOR_GLOBS = (
@@ -35,7 +35,7 @@ VENDOR_GLOBS = (
 
 __all__ = [
     "ApplicationTemplate", "DeviceKey", "KeyRef", "SkfLibrary", "SkfLibraryChoice", "SkfToken",
-    "discover_libraries", "is_skf_module", "list_tokens", "open_free_token", "open_token", "resolve_library",
+    "discover_libraries", "list_tokens", "open_free_token", "open_token", "resolve_library",
 ]
 
 
@@ -49,11 +49,6 @@ class SkfLibraryChoice:
 
     def to_dict(self) -> dict[str, str]:
         return {"path": self.path, "name": self.name, "source": self.source}
-
-
-def is_skf_module(spec: str | None) -> bool:
-    """True for ``skf`` and ``skf:PATH`` (the module option's SKF forms)."""
-    return spec is not None and (spec == PREFIX or spec.startswith(PREFIX + ":"))
 
 
 def resolve_library(spec: str) -> SkfLibraryChoice:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from asn1crypto import core, keys
 
+from ..algorithms import SM2_DEFAULT_ID
 from ..errors import InvalidInput
 
 #: GM/T 0009's default signer ID, used whenever no other ID is agreed (16 ASCII bytes).
-DEFAULT_ID = b"1234567812345678"
+DEFAULT_ID = SM2_DEFAULT_ID  # the one copy lives in the table of algorithm facts
 
 SM2_CURVE_OID = "1.2.156.10197.1.301"
 SM2_SIGN_OID = "1.2.156.10197.1.301.1"
