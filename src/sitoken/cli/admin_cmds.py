@@ -23,6 +23,7 @@ from ..pin import SO_PIN_POLICY, PinPolicy
 from ..pkcs11 import discover_modules, resolve_module
 from ..pkcs11.softhsm import active_store_conf, delete_token
 from ..provisioning.journal import journal_location, journal_report
+from .actions import token_dict
 from .common import (
     confirm,
     device_key_options,
@@ -37,7 +38,6 @@ from .common import (
     state,
     step,
 )
-from .token_cmds import token_dict
 
 
 def _version(dist: str) -> str | None:

@@ -19,6 +19,7 @@ from ..certs.ontoken import (
 from ..discovery import list_tokens, open_token
 from ..token import Mechanism, Token
 from .common import (
+    MECHANISMS,
     SM2_ID_OPTION,
     check_output,
     emit,
@@ -35,7 +36,6 @@ from .common import (
     step,
     write_output,
 )
-from .key_cmds import MECHANISMS
 
 SAN_HELP = "Subject alternative name: email:ADDR, dns:NAME or uri:URI (repeatable)."
 

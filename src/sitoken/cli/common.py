@@ -3,40 +3,33 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .. import safefiles
 from ..errors import InvalidInput
 from ..pin import HolderContext, Pin, PinPolicy
-from ..token import Token
+from ..token import Mechanism, Token
+from .base import (
+    State,
+    check_output,
+    emit_for,
+    pin_from_source,
+    read_input,
+    sm2_id_bytes,
+    write_output,
+)
 
 if TYPE_CHECKING:
     from ..skf import ApplicationTemplate, DeviceKey
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-@dataclass
-class State:
-    """What the options collected: selection, output mode, PIN sources."""
-
-    module: str | None = None
-    token: str | None = None
-    json: bool = False
-    pinentry: str | None = None
-    verbose: int = 0
-    debug: bool = False
-    log_file: str | None = None
-    stdin_lines: list[str] | None = None
-    pin_sources: dict[str, tuple[str, str]] = field(default_factory=dict)
+# Re-exported for the command modules, which take all their plumbing from here.
+__all__ = ["State", "check_output", "read_input", "sm2_id_bytes", "write_output"]
 
 
 def state() -> State:
@@ -60,14 +53,8 @@ SM2_ID_OPTION = click.option(
 )
 
 
-def sm2_id_bytes(text: str | None) -> bytes | None:
-    """The ``--sm2-id`` text as the ID's bytes (UTF-8); None keeps the default."""
-    if text is None:
-        return None
-    ident = text.encode("utf-8")
-    if not ident or len(ident) > 8191:
-        raise InvalidInput("--sm2-id is 1-8191 bytes")
-    return ident
+#: ``--mechanism``: a signature scheme by its sitoken name.
+MECHANISMS = click.Choice([m.value for m in Mechanism])
 
 
 def json_option(f: F) -> F:
@@ -163,7 +150,7 @@ def read_pin(name: str, label: str, *, new: bool = False, policy: PinPolicy | No
     st = state()
     source = st.pin_sources.get(name)
     if source is not None:
-        return _pin_from_source(label, *source)
+        return pin_from_source(st, label, *source)
     if st.pinentry:
         from .pinentry import PinentryDialog
 
@@ -199,50 +186,6 @@ def _ask_pin(ask: Callable[[str], str], label: str, new: bool, policy: PinPolicy
                 return pin
         pin.wipe()
         click.echo(f"The two entries differ. Type the {label} again.", err=True)
-
-
-def _pin_from_source(label: str, kind: str, where: str) -> Pin:
-    if kind == "env":
-        value = os.environ.get(where)
-        if value is None:
-            raise InvalidInput(f"the environment variable {where} (for the {label}) is not set")
-        return Pin(value)
-    if kind == "fd":
-        return Pin.from_buffer(_fd_line(int(where), label))
-    if where == "-":
-        return Pin.from_text(_stdin_line(label))
-    # Refused, not just warned about, when others may read or write it (as ssh does with keys).
-    return Pin.from_buffer(safefiles.read_secret(where, label))
-
-
-def _fd_line(fd: int, label: str) -> bytearray:
-    """One line from a descriptor, read a byte at a time: nothing past the newline is consumed
-    (several PINs may share one descriptor), and a writer that keeps the pipe open does not
-    block us once the line is there. One-byte ``bytes`` are shared singletons: no PIN copies.
-    """
-    line = bytearray()
-    try:
-        while len(line) <= safefiles.MAX_SECRET_BYTES:
-            byte = os.read(fd, 1)
-            if not byte or byte == b"\n":
-                break
-            line += byte
-    except OSError as exc:
-        line[:] = bytes(len(line))
-        raise InvalidInput(f"cannot read the {label} from file descriptor {fd}: {exc.strerror}") from None
-    if not line:
-        raise InvalidInput(f"file descriptor {fd} has no line for the {label}")
-    return line
-
-
-def _stdin_line(label: str) -> str:
-    # Several PINs may come from stdin, one line each, in the order they are asked for.
-    st = state()
-    if st.stdin_lines is None:
-        st.stdin_lines = sys.stdin.read().splitlines()
-    if not st.stdin_lines:
-        raise InvalidInput(f"stdin has no line left for the {label}")
-    return st.stdin_lines.pop(0)
 
 
 def device_key_options(f: F) -> F:
@@ -281,10 +224,7 @@ def open_selected(
 
 def emit(data: Any, text: str | Callable[[], str]) -> None:
     """Print ``data`` as JSON with --json, else the human text."""
-    if state().json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=str))
-    else:
-        click.echo(text() if callable(text) else text)
+    emit_for(state(), data, text)
 
 
 def step(message: str) -> None:
@@ -312,13 +252,6 @@ def overwrite_option(f: F) -> F:
     return click.option("--force", is_flag=True, help="Replace the output file if it exists.")(f)
 
 
-def read_input(path: str) -> bytes:
-    try:
-        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-
-
 def cms_der(data: bytes) -> bytes:
     """CMS files come as DER or as PEM ('-----BEGIN CMS-----' / PKCS7)."""
     if not data.lstrip().startswith(b"-----BEGIN"):
@@ -328,22 +261,6 @@ def cms_der(data: bytes) -> bytes:
         return base64.b64decode(b"".join(lines), validate=True)
     except ValueError:
         raise InvalidInput("the CMS file is neither DER nor valid PEM") from None
-
-
-def check_output(path: str | None, *, force: bool, inputs: Iterable[str] = ()) -> None:
-    """Refuse a bad --out before any token work, so a refusal costs no PIN try and no signature."""
-    if path and path != "-":
-        safefiles.check_output(path, force=force, inputs=inputs)
-
-
-def write_output(path: str, data: bytes, *, force: bool, inputs: Iterable[str] = ()) -> None:
-    """``-``: stdout. Else atomically, never through a link, never over one of ``inputs``, and
-    over an existing file only with ``force`` (see sitoken.safefiles)."""
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    safefiles.write_file(path, data, force=force, inputs=inputs)
 
 
 def final_try_option(f: F) -> F:

@@ -6,7 +6,7 @@ import click
 
 from .. import pubkey
 from ..errors import InvalidInput, NotSupported, SitokenError
-from ..token import KeyInfo, KeyType, Mechanism, Token
+from ..token import KeyInfo, KeyType, Token
 from .common import (
     check_output,
     confirm,
@@ -28,7 +28,6 @@ from .common import (
 )
 
 KEY_TYPES = click.Choice([k.value for k in KeyType])
-MECHANISMS = click.Choice([m.value for m in Mechanism])
 
 
 def _maybe_login(token: Token) -> None:

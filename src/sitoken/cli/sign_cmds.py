@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .. import algorithms, pubkey
-from ..errors import InvalidInput, SignatureInvalid, TokenError
+from ..errors import SignatureInvalid, TokenError
 from ..token import KeyType, Mechanism, Token
-from . import exitcodes
+from .actions import public_key_file, raw_signature, report_signature, signing_mechanism, verdict, verify_raw
 from .common import (
+    MECHANISMS,
     SM2_ID_OPTION,
     check_output,
     cms_der,
-    emit,
     final_try_option,
     json_option,
     login,
@@ -22,9 +21,9 @@ from .common import (
     read_input,
     selection_options,
     sm2_id_bytes,
+    state,
     write_output,
 )
-from .key_cmds import MECHANISMS
 
 
 @click.command("sign")
@@ -61,18 +60,14 @@ def sign(selector: str, in_: str, out: str, mechanism: str | None, raw_ecdsa: bo
     token.sm2_id = sm2_id_bytes(sm2_id)
     data = read_input(in_)
     login(token, allow_final_try)
-    key_type = token.find_key(selector).key_type
-    mech = chosen_mechanism(mechanism, key_type)
+    key_type, mech = signing_mechanism(token, selector, mechanism)
     if cms:
         signature = _cms_signature(token, selector, data, mech, attached, gmt0010)
     else:
-        signature = token.sign(selector, data, mech)
-        if raw_ecdsa and mech.facts.token_output == "raw-rs" and key_type is not None:
-            signature = algorithms.to_token(mech, signature, key_type)
+        signature = raw_signature(token, selector, data, mech, key_type, raw_ecdsa)
     write_output(out, signature, force=force, inputs=[in_])
     kind = "cms-attached" if cms and attached else "cms-detached" if cms else "raw"
-    emit({"key": selector, "mechanism": mech.value, "format": kind, "signature_bytes": len(signature), "out": out},
-         f"signed {in_} with {selector!r} ({mech.value}, {kind}); signature in {out}")
+    report_signature(state(), selector, mech, kind, signature, in_, out)
 
 
 def _cms_signature(token: Token, selector: str, data: bytes, mech: Mechanism, attached: bool,
@@ -117,27 +112,16 @@ def verify(selector: str | None, pubkey_file: str | None, in_: str | None, sig: 
         raise click.UsageError("--in is needed to verify a raw signature")
     data, signature = read_input(in_), read_input(sig)
     spki, key_type, token = _verification_key(selector, pubkey_file)
-    mech = chosen_mechanism(mechanism, key_type)
-    if raw_ecdsa and mech.facts.token_output == "raw-rs":
-        signature = algorithms.from_token(mech, signature)
-    ident = sm2_id_bytes(sm2_id)
-    if on_token and token is not None and selector:
-        token.sm2_id = ident
-        valid = token.verify(selector, data, signature, mech)
-    else:
-        valid = pubkey.verify_host(spki, data, signature, mech, sm2_id=ident)
+    valid, mech = verify_raw(spki, key_type, data, signature, mechanism, raw_ecdsa, sm2_id_bytes(sm2_id),
+                             token if on_token else None, selector)
     _verdict(valid, {"valid": valid, "mechanism": mech.value, "verified_by": "token" if on_token else "host"})
 
 
 def _verdict(valid: bool, doc: dict[str, object], reason: str = "") -> None:
-    message = "signature valid" if valid else f"signature NOT valid{': ' + reason if reason else ''}"
-    if not valid:
-        # The documented error fields, as every failed --json run carries them.
-        doc = {**doc, "error": SignatureInvalid.code, "message": message, "exit_code": exitcodes.SIGNATURE_INVALID}
-    emit(doc, message)
-    if not valid:
+    status = verdict(state(), valid, doc, reason)
+    if status:
         # The verdict is already printed (one JSON document with --json): exit 1 and nothing more.
-        click.get_current_context().exit(exitcodes.SIGNATURE_INVALID)
+        click.get_current_context().exit(status)
 
 
 def _verify_cms(in_: str | None, sig: str, trust_file: str | None, sm2_id: bytes | None) -> None:
@@ -168,17 +152,8 @@ def _token_trust() -> list[bytes]:
 
 def _verification_key(selector: str | None, pubkey_file: str | None) -> tuple[bytes, KeyType | None, Token | None]:
     if pubkey_file:
-        spki = pubkey.load_public_key(read_input(pubkey_file))
-        return spki, pubkey.key_type_of_spki(spki), None
+        return (*public_key_file(pubkey_file), None)
     if not selector:
         raise click.UsageError("give --key (a key on the token) or --pubkey FILE")
     token = open_selected()
     return token.public_key_der(selector), token.find_key(selector).key_type, token
-
-
-def chosen_mechanism(mechanism: str | None, key_type: KeyType | None) -> Mechanism:
-    if mechanism:
-        return Mechanism(mechanism)
-    if key_type is None:
-        raise InvalidInput("cannot tell the key type; pass --mechanism")
-    return key_type.default_mechanism

@@ -6,12 +6,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..discovery import list_tokens, open_free_token, skf_selected
+from ..discovery import open_free_token, skf_selected
 from ..pin import SO_PIN_POLICY, PinRole, PinStatus
-from ..token import Token, TokenInfo
-
-if TYPE_CHECKING:
-    from .. import skf
+from ..token import Token
+from .actions import list_tokens, token_dict
 from .common import (
     confirm,
     device_key_options,
@@ -28,17 +26,8 @@ from .common import (
     step,
 )
 
-
-def _token_line(t: TokenInfo) -> str:
-    return (
-        f"{t.label:<20} serial {t.serial:<18} {t.manufacturer} / {t.model}\n"
-        f"{'':<20} user PIN: {t.pin.describe()}; SO PIN: {t.so_pin.describe()}\n"
-        f"{'':<20} {t.uri}"
-    )
-
-
-def token_dict(t: TokenInfo) -> dict[str, object]:
-    return t.to_dict()
+if TYPE_CHECKING:
+    from .. import skf
 
 
 @click.command("tokens")
@@ -52,10 +41,7 @@ def tokens() -> None:
       sitoken tokens
       sitoken tokens --module opensc --json
     """
-    st = state()
-    pcsc = bool(st.token and st.token.startswith("pcsc:"))
-    infos = [open_selected().info()] if pcsc else list_tokens(st.module)
-    emit([token_dict(t) for t in infos], lambda: "\n".join(map(_token_line, infos)) or "no tokens")
+    list_tokens(state(), open_selected)
 
 
 @click.group("token")
