@@ -14,8 +14,6 @@ from ..token import KeyType, Mechanism, Token, TokenInfo
 from . import exitcodes
 from .base import State, chosen_mechanism, emit_for, read_input
 
-PCSC_PREFIX = "pcsc:"
-
 
 def token_dict(t: TokenInfo) -> dict[str, object]:
     return t.to_dict()
@@ -31,10 +29,10 @@ def token_line(t: TokenInfo) -> str:
 
 def list_tokens(st: State, open_selected: Callable[[], Token]) -> None:
     """``sitoken tokens``: a card when ``--token pcsc:READER``, else every token of the module."""
+    from ..discovery import card_selected
     from ..discovery import list_tokens as module_tokens
 
-    pcsc = bool(st.token and st.token.startswith(PCSC_PREFIX))
-    infos = [open_selected().info()] if pcsc else module_tokens(st.module)
+    infos = [open_selected().info()] if card_selected(st.token) else module_tokens(st.module)
     emit_for(st, [token_dict(t) for t in infos], lambda: "\n".join(map(token_line, infos)) or "no tokens")
 
 
