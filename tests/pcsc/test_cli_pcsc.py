@@ -106,6 +106,22 @@ def test_pin_lockout_guard_and_reset_through_the_cli(cli: Cli, reader: str) -> N
     assert cli("pin", "status", "--token", "pcsc:PCD 00 00", "--json").json()["user"]["remaining"] == 3
 
 
+def test_pkcs12_import_onto_the_card_is_refused_before_anything_is_asked(cli: Cli, reader: str,
+                                                                          tmp_path: Path) -> None:
+    """An OpenPGP card generates its own keys: `key import` says so, reads neither the file nor a
+    password nor a PIN (the file does not exist and the variables are unset), and tries no PIN."""
+    token = ("--token", f"pcsc:{reader}")
+    done = cli("key", "import", str(tmp_path / "never-read.p12"), *token, "--label", "sig",
+               "--password-env", "UNSET_P12_PASSWORD", "--pin-env", "UNSET_PIN", "--json")
+    assert done.code == exitcodes.NOT_SUPPORTED, done.err
+    report = done.json()
+    assert report["error"] == "not-supported" and report["exit_code"] == exitcodes.NOT_SUPPORTED
+    assert "cannot take a private key from outside" in report["message"] and "key generate" in report["message"]
+    status = cli("pin", "status", *token, "--json").json()
+    assert (status["user"]["remaining"], status["so"]["remaining"]) == (3, 3)
+    assert cli("key", "list", *token, "--json").json() == []
+
+
 def test_key_generate_sign_verify_on_the_card(cli: Cli, reader: str, tmp_path: Path) -> None:
     token = ("--token", f"pcsc:{reader}")
     gen = cli("key", "generate", *token, "--type", "rsa2048", "--label", "sig", "--so-pin-env", "ADMIN", "--json")
