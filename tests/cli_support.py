@@ -9,6 +9,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,3 +60,28 @@ def converse(
     proc.wait(timeout=10)
     os.close(master)
     return proc.returncode, seen.decode(errors="replace")
+
+
+def on_a_terminal(args: list[str], env: dict[str, str], when: bytes,
+                  act: Callable[[subprocess.Popen[bytes], int], None], timeout: float = 120) -> tuple[int, bytes, bool]:
+    """Run sitoken on a pseudo-terminal; call ``act(process, master)`` once ``when`` shows on the
+    screen. Returns the exit status, everything shown, and whether ``act`` ran."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sitoken", *args], stdin=slave, stdout=slave, stderr=slave,
+                            close_fds=True, env=env)
+    os.close(slave)
+    seen, acted, deadline = b"", False, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+            if not acted and when in seen:
+                act(proc, master)
+                acted = True
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    return proc.returncode, seen, acted

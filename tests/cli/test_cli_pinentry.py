@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from bed_support import require
-from cli_support import converse
+from cli_support import converse, on_a_terminal
 from sitoken.cli import exitcodes
 
 pytestmark = pytest.mark.softhsm
@@ -55,29 +50,6 @@ def test_a_missing_pinentry_program_is_named(sitoken_proc) -> None:  # type: ign
     assert code == exitcodes.INVALID_INPUT and "cannot run the pinentry program /nonexistent/pinentry" in screen
 
 
-def _on_curses_screen(args: list[str], pin: str, timeout: float = 60) -> tuple[int, bytes]:
-    """Run sitoken on a pseudo-terminal; type ``pin`` and Enter once a curses dialog shows its field."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "sitoken", *args], stdin=slave, stdout=slave, stderr=slave,
-                            close_fds=True, env={**os.environ, "TERM": "xterm"})
-    os.close(slave)
-    seen, typed, deadline = b"", False, time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if select.select([master], [], [], 0.2)[0]:
-            try:
-                seen += os.read(master, 4096)
-            except OSError:
-                break
-            if not typed and b"<Cancel>" in seen:  # the dialog is drawn: field, OK and Cancel
-                os.write(master, pin.encode() + b"\r")
-                typed = True
-        elif proc.poll() is not None:
-            break
-    proc.wait(timeout=10)
-    os.close(master)
-    return proc.returncode, seen
-
-
 def test_sign_asks_the_pin_in_a_curses_dialog(sitoken_proc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     require(shutil.which("pinentry-curses") is not None, "pinentry-curses (Debian package pinentry-curses)")
     t = ("--token", "pe-curses")
@@ -85,8 +57,10 @@ def test_sign_asks_the_pin_in_a_curses_dialog(sitoken_proc, tmp_path: Path) -> N
     assert sitoken_proc(*t, "key", "generate", "--type", "ec-p256", "--label", "k", "--pin-env", "PIN").code == 0
     doc, sig = tmp_path / "doc", tmp_path / "sig"
     doc.write_bytes(b"signed through a curses dialog")
-    code, screen = _on_curses_screen(["--pinentry", "pinentry-curses", *t, "sign", "--key", "k", "--in", str(doc),
-                                      "--out", str(sig)], "user7pin3")
+    # Typed once the dialog is drawn (its field, OK and Cancel); Enter is a carriage return to curses.
+    code, screen, _ = on_a_terminal(["--pinentry", "pinentry-curses", *t, "sign", "--key", "k", "--in", str(doc),
+                                     "--out", str(sig)], {**os.environ, "TERM": "xterm"}, b"<Cancel>",
+                                    lambda _, terminal: os.write(terminal, b"user7pin3\r"), timeout=60)
     assert code == 0, screen[-400:]
     assert b"User PIN" in screen and b"sitoken" in screen and b"user7pin3" not in screen  # drawn as stars
     assert sitoken_proc(*t, "verify", "--key", "k", "--in", str(doc), "--sig", str(sig)).code == 0

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import select
 import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from prov_support import PERSON, PERSON_2, PERSON_3, SO_PIN, write_batch
 
+from cli_support import on_a_terminal
 from sitoken.cli import exitcodes
 
 pytestmark = pytest.mark.softhsm
@@ -25,26 +23,9 @@ pytestmark = pytest.mark.softhsm
 
 def _run_on_a_terminal_and_interrupt(args: list[str], env: dict[str, str], when: bytes) -> tuple[int, str]:
     """Run sitoken on a pseudo-terminal; send SIGINT once ``when`` shows on the screen."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "sitoken", *args], stdin=slave, stdout=slave, stderr=slave,
-                            close_fds=True, env=env)
-    os.close(slave)
-    seen, sent, deadline = b"", False, time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if select.select([master], [], [], 0.2)[0]:
-            try:
-                seen += os.read(master, 4096)
-            except OSError:
-                break
-            if not sent and when in seen:
-                proc.send_signal(signal.SIGINT)
-                sent = True
-        elif proc.poll() is not None:
-            break
-    proc.wait(timeout=30)
-    os.close(master)
+    code, seen, sent = on_a_terminal(args, env, when, lambda proc, _: proc.send_signal(signal.SIGINT))
     assert sent, seen.decode(errors="replace")
-    return proc.returncode, seen.decode(errors="replace")
+    return code, seen.decode(errors="replace")
 
 
 def test_ctrl_c_finishes_the_row_reports_and_resumes(tmp_path: Path, softhsm_path: str) -> None:
