@@ -14,7 +14,7 @@ APT_PACKAGES=(
   softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
   openssl procps postgresql
   p11-kit p11-kit-modules libnss3-tools libssl-dev make gnupg scdaemon openssh-client openssh-server
-  chromium pinentry-tty pinentry-curses
+  chromium firefox-esr pinentry-tty pinentry-curses
 )
 
 as_root() {

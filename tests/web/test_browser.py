@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import queue
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from typing import ClassVar
 
 import pytest
 from test_native_host import STANDIN
-from web_support import ID_NUMBER, make_ca
+from web_support import ID_NUMBER, host_environment, make_ca
 
 from bed_support import require
 from sitoken.token import KeyType
@@ -151,9 +150,8 @@ class Browser:
             raise AssertionError(f"the page {page or self.page} never reported step {step}") from None
 
 
-@pytest.fixture(scope="module")
-def holder_ca(module, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A SoftHSM token with the demo holder's certificate, copied into a store of the browser's own.
+def browser_holder(module, root: Path, label: str):  # type: ignore[no-untyped-def]
+    """A SoftHSM token ``label`` with the demo holder's certificate, copied into a store of the browser's own.
 
     The copy is what the browser's hosts see (SOFTHSM2_CONF in their environment), so a test
     can take it away, as a holder pulls a USB-Key, without touching this process's SoftHSM.
@@ -162,18 +160,22 @@ def holder_ca(module, tmp_path_factory: pytest.TempPathFactory):  # type: ignore
     from sitoken.pkcs11 import Pkcs11Token, free_slot
     from sitoken.pkcs11.softhsm import SimStore
 
-    root = tmp_path_factory.mktemp("browser")
     ca = make_ca(root / "ca")
     token = Pkcs11Token(module, free_slot(module))
-    token.init_token(Pin("so-pin-2468"), LABEL)
+    token.init_token(Pin("so-pin-2468"), label)
     token.init_pin(Pin("so-pin-2468"), Pin(PIN))
     token.login(Pin(PIN))
     certificate = enrol_holder(token, ca)
     token.close()
     store = SimStore(root / "store").ensure()
-    source = next(d for d in SimStore.default().tokens.iterdir() if LABEL.encode() in (d / "token.object").read_bytes())
+    source = next(d for d in SimStore.default().tokens.iterdir() if label.encode() in (d / "token.object").read_bytes())
     shutil.copytree(source, store.tokens / source.name)
     return ca, certificate, store
+
+
+@pytest.fixture(scope="module")
+def holder_ca(module, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return browser_holder(module, tmp_path_factory.mktemp("browser"), LABEL)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +212,7 @@ def browser(holder_ca, skf_holder, tmp_path_factory: pytest.TempPathFactory) -> 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     DriverHandler.steps = {}
     driver = Browser(root, profile, store.root, server.port)
-    env = {**os.environ, "SOFTHSM2_CONF": str(store.conf), "STANDIN_CONTROL": str(driver.control)}
+    env = host_environment(SOFTHSM2_CONF=str(store.conf), STANDIN_CONTROL=str(driver.control))
     process = subprocess.Popen(
         [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

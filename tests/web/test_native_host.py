@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from web_support import ID_NUMBER, ORGANISATION, Holder, enrol, make_ca
+from web_support import ID_NUMBER, ORGANISATION, Holder, enrol, host_environment, make_ca
 
 from sitoken.token import KeyType
 from sitoken.web import AuthTokenVerifier, NonceStore
@@ -51,7 +50,7 @@ class Host:
         self.audit = tmp_path / "audit.log"
         self.dialog = tmp_path / "dialog.log"
         self.module = module
-        self.env = {**os.environ, "STANDIN_PIN": pin, "STANDIN_LOG": str(self.dialog), **env}
+        self.env = host_environment(STANDIN_PIN=pin, STANDIN_LOG=str(self.dialog), **env)
         if cancel:
             self.env["STANDIN_CANCEL"] = "1"
 

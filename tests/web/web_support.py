@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,3 +37,12 @@ def enrol(token: Token, ca: LocalCA, *, key: str = "auth", key_type: KeyType = K
     certificate = enrol_holder(token, ca, key=key, key_type=key_type, subject=subject, profile=profile,
                                identity_extension=extension, install=install, days=30)
     return Holder(token, key, certificate, ca)
+
+
+def host_environment(**extra: str) -> dict[str, str]:
+    """The environment for the hosts a test starts (a browser starts one per request): Python's
+    bytecode cached in the run's own directory, so each host after the first skips compiling sitoken."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # The test bed's directory (tests/conftest.py), removed at the end of the run.
+    env["PYTHONPYCACHEPREFIX"] = str(Path(os.environ["SITOKEN_SIM_DIR"]).parent / "pycache")
+    return {**env, **extra}

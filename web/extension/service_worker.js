@@ -18,7 +18,8 @@ function allowedOrigin(origin) {
 
 function hostError(message) {
   // Chromium's words for a host that is not installed or not allowed for this extension...
-  if (/not found|forbidden/i.test(message)) return { ok: false, error: "no-host", message };
+  // (Firefox: "No such native application …").
+  if (/not found|forbidden|no such native application/i.test(message)) return { ok: false, error: "no-host", message };
   // ... and for one that died before answering ("Native host has exited."): the next request
   // starts a new host, so the page may simply try again.
   if (/exited|communicating/i.test(message)) return { ok: false, error: "host-crashed", message };
@@ -26,7 +27,8 @@ function hostError(message) {
 }
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
-  const origin = sender.origin;
+  // Chromium sets sender.origin; Firefox sets only sender.url, which the browser sets as well.
+  const origin = sender.origin || (sender.url ? new URL(sender.url).origin : undefined);
   const tab = sender.tab ? sender.tab.id : -1;
   if (!allowedOrigin(origin)) {
     sendResponse({ ok: false, error: "origin-refused", message: "sitoken answers HTTPS pages (and localhost) only" });

@@ -296,6 +296,8 @@ def chromium_arguments(server: DemoServer, tls: TlsFiles, profile: Path) -> list
     """How to open the demo in Chromium: the test name mapped to the server, its certificate trusted."""
     host_name = server.origin.split("://", 1)[1].rsplit(":", 1)[0]
     listening = str(server.server_address[0])
+    # A server on every address is reached on loopback from the machine it runs on.
+    listening = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listening, listening)
     arguments = [f"--user-data-dir={profile}", f"--host-resolver-rules=MAP {host_name} {listening}",
                  f"--ignore-certificate-errors-spki-list={tls.spki_sha256}"]
     extension = extension_directory()
