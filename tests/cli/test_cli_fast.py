@@ -144,6 +144,13 @@ def test_lines_the_fast_path_does_not_fully_understand_go_to_click(line: str) ->
     assert parse(line.split()) is None
 
 
+def test_shell_completion_stays_with_click(signed) -> None:  # type: ignore[no-untyped-def]
+    done = subprocess.run([sys.executable, "-c", FAST, "tokens", "--json"], capture_output=True, text=True,
+                          env={**os.environ, "_SITOKEN_COMPLETE": "bash_complete", "COMP_WORDS": "sitoken tok",
+                               "COMP_CWORD": "1"}, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["plain,token", "plain,tokens"], done.stdout
+
+
 def test_the_fast_parser_reads_options_as_click_does() -> None:
     assert parse(["--json", "tokens", "--module", "sim"]) == ("tokens", {"--json": True, "--module": "sim"})
     command, options = parse(["sign", "--key=k", "--in", "-", "--out", "o", "--pin-fd", "3"]) or ("", {})

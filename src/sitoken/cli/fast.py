@@ -101,8 +101,9 @@ def _complete(command: str, options: Options) -> bool:
 
 def run_fast(argv: list[str]) -> int | None:
     """Run ``argv`` on the fast path and return its exit status; None: the click app must run it."""
-    # click rewraps a stdout whose encoding is not UTF-8; so does the click app, not this path.
-    if (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+    # click rewraps a stdout whose encoding is not UTF-8, and answers shell completion whatever argv
+    # says: both are the click app's.
+    if (sys.stdout.encoding or "").lower().replace("-", "") != "utf8" or os.environ.get("_SITOKEN_COMPLETE"):
         return None
     parsed = parse(argv)
     if parsed is None:
