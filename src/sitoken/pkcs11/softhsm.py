@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModuleLoadError, TokenNotFound
+from ..errors import ModuleLoadError, OutputExists, TokenNotFound
 from ..safefiles import write_file
 
 #: Where Debian (and most distributions) put SoftHSM's module.
@@ -63,7 +63,13 @@ class SimStore:
         text = _CONF.format(tokens=self.tokens)
         if not self.conf.exists() or self.conf.read_text() != text:
             # Atomic and owner-only from the start; never through a link at the name.
-            write_file(self.conf, text.encode(), force=True, private=True)
+            try:
+                write_file(self.conf, text.encode(), force=True, private=True)
+            except OutputExists:
+                # Another process made it between the look and the write (two counters
+                # starting at once): theirs is the same text, or ours replaces it.
+                if self.conf.read_text() != text:
+                    write_file(self.conf, text.encode(), force=True, private=True)
         return self
 
     def activate(self) -> None:
