@@ -12,4 +12,11 @@ COV_ARGS=()
 if [ "${SITOKEN_COV:-1}" != "0" ]; then
   COV_ARGS=(--cov=sitoken --cov-report=term:skip-covered)
 fi
-exec "$VENV/bin/python" -m pytest ${COV_ARGS[@]+"${COV_ARGS[@]}"} "$@"
+# The tests run in parallel, one pytest-xdist worker per core (SITOKEN_WORKERS=N sets the count;
+# SITOKEN_WORKERS=0 runs everything in this one process, as a debugger needs). Every worker makes
+# its own test beds; --dist loadgroup keeps the tests of one costly bed on one worker.
+XDIST_ARGS=(-n "${SITOKEN_WORKERS:-auto}")
+if [ "${SITOKEN_WORKERS:-auto}" != "0" ]; then
+  XDIST_ARGS+=(--dist loadgroup)
+fi
+exec "$VENV/bin/python" -m pytest "${XDIST_ARGS[@]}" ${COV_ARGS[@]+"${COV_ARGS[@]}"} "$@"

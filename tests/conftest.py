@@ -45,6 +45,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_BED, ignore_errors=True)
 
 
+# Under pytest-xdist (scripts/test.sh runs `-n auto --dist loadgroup`) each worker is a process of
+# its own, with its own beds (the directory above, pcscd, PostgreSQL). The tests of a directory
+# whose session bed is costly to make all go to one worker, so that bed is made once per run.
+_ONE_WORKER = {"docs": "docs-site", "p11kit": "p11kit-server"}
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = _ONE_WORKER.get(item.path.relative_to(_TESTS).parts[0])
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def softhsm_path() -> str:
     from sitoken.pkcs11.softhsm import SimStore, softhsm_module

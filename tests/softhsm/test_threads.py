@@ -48,11 +48,14 @@ def _run_threads(token: Pkcs11Token, label: str, mechanism: Mechanism, per_threa
     return results
 
 
+# Without CKF_OS_LOCKING_OK (flags 0) both cases fail in each of several runs, mostly in the first
+# round (CKR_GENERAL_ERROR from C_FindObjectsInit/C_SignInit, or a SIGSEGV) already at 100 and 20
+# signatures per thread: 300 and 100 keep a wide margin, at a fifth of the time the EC case took.
 @pytest.mark.parametrize(
     ("key_type", "mechanism", "per_thread"),
-    [(KeyType.EC_P256, Mechanism.ECDSA_SHA256, 1500), (KeyType.RSA2048, Mechanism.RSA_PKCS_SHA256, 100)],
+    [(KeyType.EC_P256, Mechanism.ECDSA_SHA256, 300), (KeyType.RSA2048, Mechanism.RSA_PKCS_SHA256, 100)],
 )
-@pytest.mark.timeout(600)  # thousands of signatures: about 110 s on a loaded shared machine
+@pytest.mark.timeout(600)  # thousands of signatures on a loaded shared machine
 def test_threads_sign_safely(token: Pkcs11Token, key_type: KeyType, mechanism: Mechanism, per_thread: int) -> None:
     token.generate_key(key_type, "shared")
     spki = token.public_key_der("shared")
