@@ -10,6 +10,7 @@ control files), the launcher or the token store between steps, as a holder or a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import queue
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -209,20 +211,26 @@ def browser(holder_ca, skf_holder, tmp_path_factory: pytest.TempPathFactory) -> 
     assert installed.returncode == 0, installed.stderr
     tls = tls_files(root / "tls", PORTAL)
     server = DemoServer([ca.chain, sm2_ca.chain], ("127.0.0.1", 0), PORTAL, tls, handler=DriverHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     DriverHandler.steps = {}
     driver = Browser(root, profile, store.root, server.port)
     env = host_environment(SOFTHSM2_CONF=str(store.conf), STANDIN_CONTROL=str(driver.control))
-    process = subprocess.Popen(
-        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", f"--disable-extensions-except={EXTENSION}", f"--load-extension={EXTENSION}",
-         f"--host-resolver-rules=MAP {PORTAL} 127.0.0.1, MAP {REBIND} 127.0.0.1",
-         f"--ignore-certificate-errors-spki-list={tls.spki_sha256}",
-         driver.url(PORTAL)],  # one page: headless Chromium opens no more than one from its command line
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    command = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", f"--disable-extensions-except={EXTENSION}",
+               f"--load-extension={EXTENSION}", f"--host-resolver-rules=MAP {PORTAL} 127.0.0.1, MAP {REBIND} 127.0.0.1",
+               f"--ignore-certificate-errors-spki-list={tls.spki_sha256}",
+               driver.url(PORTAL)]  # one page: headless Chromium opens no more than one from its command line
+    with running(server, command, env):
         yield driver
+
+
+@contextlib.contextmanager
+def running(server: ThreadingHTTPServer, browser: list[str], env: dict[str, str]) -> Iterator[None]:
+    """The portal serving in a thread and the browser on its driver page, both stopped at the end."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    process = subprocess.Popen(browser, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
     finally:
         process.terminate()
         process.wait(30)

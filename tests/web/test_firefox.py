@@ -13,13 +13,12 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 
 import pytest
-from test_browser import EXTENSION, Browser, DriverHandler, browser_holder
+from test_browser import EXTENSION, Browser, DriverHandler, browser_holder, running
 from test_native_host import STANDIN
 from web_support import ID_NUMBER, host_environment
 
@@ -74,19 +73,12 @@ def firefox(module, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firefo
     (profile / "user.js").write_text("".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n"
                                              for k, v in PREFERENCES.items()))
     server = LocalPortal(ca.chain)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     DriverHandler.steps = {}
     driver = FirefoxDriver(root, profile, store.root, server.server_address[1])
     env["STANDIN_CONTROL"] = str(driver.control)
-    process = subprocess.Popen([program, "--headless", "--no-remote", "--profile", str(profile),
-                                driver.url("localhost")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with running(server, [program, "--headless", "--no-remote", "--profile", str(profile), driver.url("localhost")],
+                 env):
         yield driver
-    finally:
-        process.terminate()
-        process.wait(30)
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.timeout(180)
