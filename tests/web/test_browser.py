@@ -31,7 +31,8 @@ from sitoken.token import KeyType
 from sitoken.web.demo import DemoHandler, DemoServer, enrol_holder, tls_files
 from sitoken.web.install import host_files, install
 
-pytestmark = pytest.mark.softhsm
+# One Chromium for the module: its tests stay on one xdist worker (see tests/conftest.py).
+pytestmark = [pytest.mark.softhsm, pytest.mark.xdist_group("web-chromium")]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION = ROOT / "web" / "extension"
