@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 SPEC_KEY_TYPES = tuple(KEYGEN)
 MESSAGE = bytes(range(64))  # the baseline's 64-byte message
 PATHS = ("python", "native", "reference")
+#: Each cell is measured in this many slices, the cells of a key type taking turns (the order
+#: rotating each round): a machine whose speed changes during the run slows every cell alike,
+#: and ratios are medians of the per-round ratios.
+ROUNDS = 5
 _BENCH_SO_PIN, _BENCH_USER_PIN = "bench-so-2468", "bench7pin5"
 
 Progress = Callable[[str], None]
@@ -54,18 +59,29 @@ class BenchCell:
     """One measurement: signatures over wall time for a path, thread count and load."""
 
     key_type: str
-    path: str  # python (per-call, python-pkcs11), native (batch), reference (bare C loop)
+    path: str  # python (per-call binding), native (batch), reference (bare C loop)
     threads: int
     under_load: bool
     signatures: int
     seconds: float
+    #: Process CPU time over the cell (the busy thread's included under load).
+    cpu_seconds: float = 0.0
+    #: Signatures per second of each round (see ROUNDS).
+    rounds: tuple[float, ...] = ()
 
     @property
     def rate(self) -> float:
         return self.signatures / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def cpu_us(self) -> float | None:
+        """CPU microseconds per signature: what the path costs, whatever else the machine runs."""
+        return self.cpu_seconds / self.signatures * 1e6 if self.signatures and self.cpu_seconds else None
+
     def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "rate": round(self.rate, 1)}
+        cpu = self.cpu_us
+        return {**asdict(self), "rounds": [round(r, 1) for r in self.rounds], "rate": round(self.rate, 1),
+                "cpu_us_per_signature": None if cpu is None else round(cpu, 1)}
 
 
 @dataclass(frozen=True)
@@ -77,11 +93,15 @@ class BenchRow:
     cells: tuple[BenchCell, ...]
     ratios: dict[str, float | None] = field(default_factory=dict)
 
-    def rate(self, path: str, threads: int, under_load: bool = False) -> float | None:
+    def cell(self, path: str, threads: int, under_load: bool = False) -> BenchCell | None:
         for c in self.cells:
             if (c.path, c.threads, c.under_load) == (path, threads, under_load):
-                return c.rate
+                return c
         return None
+
+    def rate(self, path: str, threads: int, under_load: bool = False) -> float | None:
+        found = self.cell(path, threads, under_load)
+        return None if found is None else found.rate
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -152,13 +172,18 @@ def _count_stream(key: BatchKey, seconds: float, *, threads: int, native: bool) 
 
 
 def measure_python(key: BatchKey, seconds: float, threads: int) -> tuple[int, float]:
-    """T Python threads, each on its own session, one python-pkcs11 call pair per input."""
+    """T Python threads, each on its own session, one C_SignInit + C_Sign pair per input.
+
+    One thread is the calling thread, as for the native path and the C loop.
+    """
+    started = time.perf_counter()
+    if threads == 1:
+        return _count_stream(key, seconds, threads=1, native=False), time.perf_counter() - started
     counts = [0] * threads
 
     def worker(i: int) -> None:
         counts[i] = _count_stream(key, seconds, threads=1, native=False)
 
-    started = time.perf_counter()
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
     for t in pool:
         t.start()
@@ -174,19 +199,25 @@ def measure_native(key: BatchKey, seconds: float, threads: int) -> tuple[int, fl
     return count, time.perf_counter() - started
 
 
-def measure_reference(key: BatchKey, seconds: float) -> tuple[int, float]:
-    """The bare C_SignInit + C_Sign loop on one session: the ceiling for this module."""
+def measure_reference(key: BatchKey, seconds: float, rate: float | None = None) -> tuple[int, float]:
+    """The bare C_SignInit + C_Sign loop on one session: the ceiling for this module.
+
+    One C call of ``seconds`` at ``rate`` signatures/s (the last round's); without a rate, a
+    short probe first, which the cell does not count.
+    """
     mechanism = key.key_type.default_mechanism
     ck = key.token.mechanism_for(key.key_type, mechanism, "bench")
     data = preparer(mechanism)(MESSAGE)
     with key.token.open_session() as session:
-        n = 16
-        while True:  # calibrate on a short probe, then size one call for the cell
-            elapsed = _reference_call(key, session.handle, ck.ckm, ck.spec.pss, data, n)
-            if elapsed >= 0.1 or n >= 1 << 24:
-                break
-            n *= 4
-        n = max(1, int(n * seconds / max(elapsed, 1e-6)))
+        if rate is None:
+            n = 16
+            while True:
+                elapsed = _reference_call(key, session.handle, ck.ckm, ck.spec.pss, data, n)
+                if elapsed >= 0.1 or n >= 1 << 24:
+                    break
+                n *= 4
+            rate = n / max(elapsed, 1e-6)
+        n = max(1, int(rate * seconds))
         return n, _reference_call(key, session.handle, ck.ckm, ck.spec.pss, data, n)
 
 
@@ -214,47 +245,90 @@ def _reference_call(
 # -- the run -------------------------------------------------------------------------------
 
 
+Plan = tuple[str, int, bool]  # path, threads, under load
+
+
+@dataclass
+class _Tally:
+    """One cell's rounds so far."""
+
+    signatures: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    rounds: list[float] = field(default_factory=list)
+
+
 def _cells_for(
-    key: BatchKey, seconds: float, threads: Sequence[int], native: bool, progress: Progress
+    key: BatchKey, seconds: float, threads: Sequence[int], native: bool, progress: Progress,
+    rounds: int = ROUNDS,
 ) -> list[BenchCell]:
-    plan: list[tuple[str, int, bool]] = []
+    plan: list[Plan] = []
     for path in PATHS if native else ("python",):
         for t in (1,) if path == "reference" else threads:
             plan += [(path, t, False), (path, t, True)]
-    cells = []
-    for path, t, loaded in plan:
-        progress(f"{key.key_type.value}: {path} {t}T{' under load' if loaded else ''}")
-        with cpu_load(loaded):
-            if path == "python":
-                count, elapsed = measure_python(key, seconds, t)
-            elif path == "native":
-                count, elapsed = measure_native(key, seconds, t)
-            else:
-                count, elapsed = measure_reference(key, seconds)
-        cells.append(BenchCell(key.key_type.value, path, t, loaded, count, elapsed))
-    return cells
+    tallies = {p: _Tally() for p in plan}
+    reference_rate: float | None = None
+    if native:
+        # The C loop's probe (to size its calls) happens here, outside every cell's time and CPU.
+        count, elapsed = measure_reference(key, min(0.05, seconds / rounds))
+        reference_rate = count / max(elapsed, 1e-6)
+    for r in range(rounds):
+        progress(f"{key.key_type.value}: round {r + 1} of {rounds}")
+        for path, t, loaded in plan[r % len(plan):] + plan[:r % len(plan)]:
+            with cpu_load(loaded):
+                cpu = time.process_time()
+                if path == "python":
+                    count, elapsed = measure_python(key, seconds / rounds, t)
+                elif path == "native":
+                    count, elapsed = measure_native(key, seconds / rounds, t)
+                else:
+                    count, elapsed = measure_reference(key, seconds / rounds, reference_rate)
+                    reference_rate = count / max(elapsed, 1e-6)
+                cpu = time.process_time() - cpu
+            tally = tallies[(path, t, loaded)]
+            tally.signatures += count
+            tally.seconds += elapsed
+            tally.cpu += cpu
+            tally.rounds.append(count / elapsed if elapsed > 0 else 0.0)
+    return [BenchCell(key.key_type.value, path, t, loaded, x.signatures, x.seconds, x.cpu, tuple(x.rounds))
+            for (path, t, loaded), x in tallies.items()]
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a is not None and b else None
+def _ratio(a: BenchCell | None, b: BenchCell | None) -> float | None:
+    """a/b: the median of the per-round ratios (rounds side by side), else of the totals."""
+    if a is None or b is None:
+        return None
+    if a.rounds and len(a.rounds) == len(b.rounds) and all(b.rounds):
+        return round(statistics.median(x / y for x, y in zip(a.rounds, b.rounds, strict=True)), 3)
+    return round(a.rate / b.rate, 3) if b.rate else None
+
+
+def _cpu_ratio(a: BenchCell | None, b: BenchCell | None) -> float | None:
+    """CPU per signature of b over a's: above 1 when a costs less per signature."""
+    if a is None or b is None or a.cpu_us is None or b.cpu_us is None:
+        return None
+    return round(b.cpu_us / a.cpu_us, 3)
 
 
 def _row(key: BatchKey, cells: list[BenchCell], threads: Sequence[int]) -> BenchRow:
     row = BenchRow(key.key_type.value, key.key_type.default_mechanism.value, tuple(cells))
     top = max(threads)
+    c = row.cell
     row.ratios.update({
-        "native/python 1T": _ratio(row.rate("native", 1), row.rate("python", 1)),
-        "native/python 1T under load": _ratio(
-            row.rate("native", 1, True), row.rate("python", 1, True)
-        ),
-        f"native {top}T/1T": _ratio(row.rate("native", top), row.rate("native", 1)),
-        f"python {top}T/1T": _ratio(row.rate("python", top), row.rate("python", 1)),
-        "native under load/solo 1T": _ratio(row.rate("native", 1, True), row.rate("native", 1)),
-        "python under load/solo 1T": _ratio(row.rate("python", 1, True), row.rate("python", 1)),
-        "native 1T/reference": _ratio(row.rate("native", 1), row.rate("reference", 1)),
+        "native/python 1T": _ratio(c("native", 1), c("python", 1)),
+        "native/python 1T under load": _ratio(c("native", 1, True), c("python", 1, True)),
+        f"native {top}T/1T": _ratio(c("native", top), c("native", 1)),
+        f"python {top}T/1T": _ratio(c("python", top), c("python", 1)),
+        "native under load/solo 1T": _ratio(c("native", 1, True), c("native", 1)),
+        "python under load/solo 1T": _ratio(c("python", 1, True), c("python", 1)),
+        "native 1T/reference": _ratio(c("native", 1), c("reference", 1)),
+        # The same in CPU time per signature: what each path costs, which a busy machine moves
+        # far less than it moves rates (a slower machine slows both; steal time is not counted).
+        "native 1T/reference by CPU": _cpu_ratio(c("native", 1), c("reference", 1)),
+        "python 1T/reference by CPU": _cpu_ratio(c("python", 1), c("reference", 1)),
         # The bare C loop never holds the GIL: its drop under load is the CPU the busy thread
         # takes, which tells a GIL effect from a busy machine.
-        "reference under load/solo 1T": _ratio(row.rate("reference", 1, True), row.rate("reference", 1)),
+        "reference under load/solo 1T": _ratio(c("reference", 1, True), c("reference", 1)),
     })
     return row
 
@@ -298,16 +372,35 @@ def _bench_keys(
     if keys is not None:
         yield keys
         return
-    store = Path(tempfile.mkdtemp(prefix="sitoken-bench-"))
     token = None
+    with bench_store("sitoken-bench-") as store:
+        try:
+            token = _make_bench_token(store, key_types, progress)
+            # The token object holds the session that keeps the user logged in: keep it open.
+            yield {kt: batch_key_for(token, kt.value) for kt in key_types}
+        finally:
+            if token is not None:
+                token.close()
+
+
+@contextmanager
+def bench_store(prefix: str) -> Iterator[Path]:
+    """A temporary SoftHSM store for benchmark tokens, removed afterwards.
+
+    Making a bench token points SOFTHSM2_CONF at the store; the store goes away at the end, so
+    the caller's setting comes back (child processes, or a module loaded later in this one,
+    would otherwise look for tokens in a directory that no longer exists).
+    """
+    store = Path(tempfile.mkdtemp(prefix=prefix))
+    previous = os.environ.get("SOFTHSM2_CONF")
     try:
-        token = _make_bench_token(store, key_types, progress)
-        # The token object holds the session that keeps the user logged in: keep it open.
-        yield {kt: batch_key_for(token, kt.value) for kt in key_types}
+        yield store
     finally:
-        if token is not None:
-            token.close()
         shutil.rmtree(store, ignore_errors=True)
+        if previous is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = previous
 
 
 def _make_bench_token(
@@ -339,6 +432,7 @@ def format_report(report: BenchReport) -> str:
     heads = [(p, t, load) for p in PATHS for t in report.threads for load in (False, True)
              if not (p == "reference" and t != 1)]
     titles = [f"{p} {t}T{' load' if load else ''}" for p, t, load in heads]
+    solo = [h for h in heads if not h[2]]
     lines = [
         f"signatures/s, {report.seconds_per_cell:g} s per cell, {report.cpu_count} CPUs, "
         f"native {report.native}, module {report.module}, load average "
@@ -348,6 +442,11 @@ def format_report(report: BenchReport) -> str:
     for row in report.rows:
         rates = [row.rate(p, t, load) for p, t, load in heads]
         lines.append(" | ".join([row.key_type, *("-" if r is None else f"{r:.0f}" for r in rates)]))
+    lines.append("")
+    lines.append(" | ".join(["CPU us/signature, solo", *(f"{p} {t}T" for p, t, _ in solo)]))
+    for row in report.rows:
+        costs = [None if (cell := row.cell(p, t)) is None else cell.cpu_us for p, t, _ in solo]
+        lines.append(" | ".join([row.key_type, *("-" if v is None else f"{v:.1f}" for v in costs)]))
     lines.append("")
     names = list(report.rows[0].ratios) if report.rows else []
     lines.append(" | ".join(["ratios", *names]))

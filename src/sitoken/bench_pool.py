@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .bench import MESSAGE, BenchCell, Progress, _make_bench_token, check_key_types
+from .bench import MESSAGE, BenchCell, Progress, _make_bench_token, bench_store, check_key_types
 from .errors import InvalidInput
 from .signing.pool import PoolMember, pool_member, sign_many
 from .token import KeyType
@@ -86,23 +82,15 @@ def run_pool_bench(
 
 @contextmanager
 def _pool_tokens(count: int, key_types: Sequence[KeyType], progress: Progress) -> Iterator[list[Pkcs11Token]]:
-    store = Path(tempfile.mkdtemp(prefix="sitoken-bench-pool-"))
     tokens: list[Pkcs11Token] = []
-    # Making a bench token points SOFTHSM2_CONF at the temporary store; it goes away below, so
-    # the caller's setting comes back (child processes would otherwise find no store at all).
-    previous = os.environ.get("SOFTHSM2_CONF")
-    try:
-        for n in range(count):
-            tokens.append(_make_bench_token(store, key_types, progress, label_suffix=f"-{n + 1}"))
-        yield tokens
-    finally:
-        for token in tokens:
-            token.close()
-        shutil.rmtree(store, ignore_errors=True)
-        if previous is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = previous
+    with bench_store("sitoken-bench-pool-") as store:
+        try:
+            for n in range(count):
+                tokens.append(_make_bench_token(store, key_types, progress, label_suffix=f"-{n + 1}"))
+            yield tokens
+        finally:
+            for token in tokens:
+                token.close()
 
 
 def format_pool(rows: Sequence[PoolRow]) -> str:
