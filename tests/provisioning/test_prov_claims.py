@@ -57,6 +57,25 @@ def test_a_dead_owners_claim_is_taken_over_and_journalled(bed: Bed, tmp_path: Pa
     journal.close()
 
 
+def test_a_renewal_and_a_release_are_seen_at_once_and_every_other_commit_stays_synced(bed: Bed) -> None:
+    # hold() and release() skip the sync to disk (journal.transaction), never the commit: another
+    # connection sees the new lease and the release immediately.
+    journal = Journal(bed.journal, operator="clerk-1", lease=50)
+    other = sqlite3.connect(bed.journal)
+    journal.claim(HOLDER)
+    before = other.execute("SELECT expires FROM claims").fetchone()[0]
+    journal.lease = 5000
+    journal.hold(HOLDER)
+    assert other.execute("SELECT expires FROM claims").fetchone()[0] > before + 4000
+    synchronous = journal.store.execute("PRAGMA synchronous").fetchone()[0]
+    assert synchronous == 2  # FULL again for the journal's records
+    journal.release(HOLDER)
+    assert other.execute("SELECT count(*) FROM claims").fetchone()[0] == 0
+    assert journal.store.execute("PRAGMA synchronous").fetchone()[0] == 2
+    other.close()
+    journal.close()
+
+
 def test_an_expired_lease_is_taken_over_and_the_loser_writes_nothing(bed: Bed) -> None:
     loser = Journal(bed.journal, operator="slow", lease=0.3)
     loser.claim(HOLDER)

@@ -270,9 +270,15 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def transaction(self) -> Any:
-        """One writing transaction (one writer at a time on either backend), committed durably."""
-        return self._store.transaction()
+    def transaction(self, durable: bool = True) -> Any:
+        """One writing transaction (one writer at a time on either backend), committed durably.
+
+        ``durable=False`` (a claim's lease renewal or release): committed and seen by every
+        other process at once, but not synced to disk before returning. Claims matter between
+        live processes only: a crash of the machine that loses such a commit has also ended the
+        process that held the claim, whose claim is then taken over as the owner's is gone.
+        """
+        return self._store.transaction(durable)
 
     # -- claims ----------------------------------------------------------------------------
     # What a PostgreSQL journal implements the same way: claim, hold, release, claim_of.
@@ -299,14 +305,18 @@ class Journal:
         return Claim(resource, self.owner, time.time() + self.lease)
 
     def hold(self, resource: str) -> None:
-        """Check that this connection still holds ``resource`` and renew its lease (``ClaimLost`` if not)."""
-        with self.transaction() as db:
+        """Check that this connection still holds ``resource`` and renew its lease (``ClaimLost`` if not).
+
+        The check and the renewal are one transaction that every other process sees at once;
+        only the sync to disk is left to the next durable commit (``transaction``).
+        """
+        with self.transaction(durable=False) as db:
             self._renew(db, resource)
 
     def release(self, resource: str) -> None:
         """Give ``resource`` up (nothing happens if another process took it over meanwhile)."""
         self._held.discard(resource)
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.execute("DELETE FROM claims WHERE resource=? AND connection=?", (resource, self.owner.connection))
 
     def claim_of(self, resource: str) -> Claim | None:

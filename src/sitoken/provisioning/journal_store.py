@@ -123,7 +123,9 @@ class Store(Protocol):
     where: str  # the path or the URL without its password, for messages
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> Cursor: ...
-    def transaction(self) -> Any: ...  # a context manager giving an object with .execute
+    # A context manager giving an object with .execute. durable=False: the commit may be lost
+    # with the machine (power, kernel), never half-applied; for lease renewals and releases only.
+    def transaction(self, durable: bool = True) -> Any: ...
     def version(self) -> int: ...
     def migrate(self, target: int = SCHEMA_VERSION) -> list[int]: ...
     def close(self) -> None: ...
@@ -204,7 +206,19 @@ class SqliteStore:
             raise JournalError(f"journal {self.where}: {exc}") from None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        if durable:
+            yield from self._transaction()
+            return
+        # In WAL mode, synchronous NORMAL commits without syncing the log; the next FULL commit
+        # syncs it with everything before it, so commits stay in order and all-or-nothing.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield from self._transaction()
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
             self._patiently(lambda: self._db.execute("BEGIN IMMEDIATE"))
         except sqlite3.DatabaseError as exc:
@@ -313,7 +327,8 @@ class PostgresStore:
         return cursor
 
     @contextmanager
-    def transaction(self) -> Iterator[_PgTransaction]:
+    def transaction(self, durable: bool = True) -> Iterator[_PgTransaction]:
+        # Every commit is durable here: a hall's server is shared, and its commits are few per holder.
         psycopg = self._psycopg
         try:
             with self._db.transaction():
