@@ -13,6 +13,7 @@ from ..token import Mechanism
 from . import extensions as ext
 from .keys import KeySigner, choose_mechanism, sign_checked, signature_algorithm
 from .names import name_der
+from .parse import reloaded
 
 # RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050 on.
 _UTC_TIME_LIMIT = datetime(2050, 1, 1, tzinfo=timezone.utc)
@@ -26,9 +27,9 @@ def _subject(subject: str) -> x509.Name:
 
 
 def _public_key_info(signer: KeySigner) -> keys.PublicKeyInfo:
-    spki = keys.PublicKeyInfo.load(signer.public_key_der())
-    spki.native  # noqa: B018 - a driver handing back a broken SPKI fails here, not in a CA
-    return spki
+    der = signer.public_key_der()
+    keys.PublicKeyInfo.load(der).native  # noqa: B018 - a driver handing back a broken SPKI fails here, not in a CA
+    return keys.PublicKeyInfo.load(der)  # unparsed, it goes into the request as its bytes
 
 
 def build_csr(
@@ -54,16 +55,17 @@ def build_csr(
     )
     attributes = []
     if len(extensions):
-        attributes.append({"type": "extension_request", "values": [extensions]})
+        attributes.append({"type": "extension_request", "values": [reloaded(extensions)]})
     info = csr.CertificationRequestInfo({
         "version": "v1",
         "subject": _subject(subject),
         "subject_pk_info": _public_key_info(signer),
         "attributes": attributes,
     })
-    signature = sign_checked(signer, info.dump(), mechanism)
+    info_der = bytes(info.dump())
+    signature = sign_checked(signer, info_der, mechanism)
     return bytes(csr.CertificationRequest({
-        "certification_request_info": info,
+        "certification_request_info": csr.CertificationRequestInfo.load(info_der),
         "signature_algorithm": signature_algorithm(mechanism),
         "signature": signature,
     }).dump())
