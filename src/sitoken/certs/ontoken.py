@@ -170,8 +170,20 @@ def install_certificates(
         added.append(subject)
     if not already:
         token.import_certificate(leaf, label=label or owner.label, key_id=bytes.fromhex(owner.id), authority=False)
-    installed = next(c for c in token_certificates(token, now=now) if c.der == leaf)
-    return Installed(installed, tuple(added), already)
+    return Installed(_installed(token, leaf, owner, now), tuple(added), already)
+
+
+def _installed(token: Token, leaf: bytes, owner: KeyInfo, now: datetime) -> TokenCertificate:
+    """The leaf as stored, with its status: only it is read back, not the whole token's listing.
+
+    Its key is the one ``key_for_certificate`` matched by public key, as a listing would find.
+    """
+    stored = token.certificates()
+    mine = next(c for c in stored if c.der == leaf)
+    authorities = [c.der for c in stored if is_authority(c)]
+    info = cert_info(leaf, now=now, chain=order_chain(leaf, authorities)[1:])
+    authority = mine.authority or info.is_ca
+    return TokenCertificate(mine.label, mine.id, authority, None if authority else owner.label, leaf, info)
 
 
 def _ca_label(subject: str) -> str:

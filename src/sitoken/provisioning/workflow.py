@@ -20,7 +20,7 @@ from datetime import date, datetime, timezone
 
 from ..certs import build_csr, cert_info, load_certificates, to_pem
 from ..certs.dual import EncryptionDelivery, check_encryption_delivery
-from ..certs.ontoken import TokenSigner, install_certificates, token_certificates
+from ..certs.ontoken import TokenSigner, install_certificates
 from ..discovery import DeviceKey, load_module, open_free_token, open_token, skf_selected, tokens_are_fixed
 from ..errors import (
     InvalidInput,
@@ -703,7 +703,8 @@ class Counter:
         token = self._writer(enrolment)
         self._purge(token, enrolment)
         leaf = enrolment.certificate or b""
-        adopted = any(c.der == leaf for c in token_certificates(token))
+        # The stored DER is enough to recognise it: no listing with statuses and key pairs.
+        adopted = any(c.der == leaf for c in token.certificates())
         if adopted:
             self._note("the certificate was installed before the journal recorded it: adopted")
         else:
@@ -711,7 +712,7 @@ class Counter:
             install_certificates(token, to_pem([leaf, *self._chain(enrolment)]), key=f"id:{enrolment.key_id}",
                                  label=enrolment.key_label)
             self.hook("install:after")
-        if enrolment.enc_certificate and not any(c.der == enrolment.enc_certificate for c in token_certificates(token)):
+        if enrolment.enc_certificate and not any(c.der == enrolment.enc_certificate for c in token.certificates()):
             # Into the slot of the key it certifies: the container's encryption half on SKF.
             self._before("install-enc:before", enrolment)
             install_certificates(token, to_pem([enrolment.enc_certificate]))
