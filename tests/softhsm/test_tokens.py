@@ -63,6 +63,28 @@ def test_init_token_is_seen_by_softhsm_util(module: Module) -> None:
     assert info.initialized and not info.pin.initialized
 
 
+def test_the_free_token_and_a_new_token_are_found_without_reading_the_whole_store(
+    module: Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A counter's store gains a token per holder; provisioning one must not read every token's
+    # info twice (once for the free token, once to find it again after C_InitToken).
+    while len(module.token_infos()) < 6:
+        Pkcs11Token(module, free_slot(module)).init_token(Pin(SO_PIN), "store-filler")
+    read: list[int] = []
+    real = module.token_info
+
+    def counted(slot: int):  # type: ignore[no-untyped-def]
+        read.append(slot)
+        return real(slot)
+
+    monkeypatch.setattr(module, "token_info", counted)
+    token = Pkcs11Token(module, free_slot(module))
+    token.init_token(Pin(SO_PIN), "found-again")
+    monkeypatch.undo()
+    assert len(read) <= 4 < len(module.slot_ids())  # free slot, capabilities, own slot, new slot
+    assert select_token(module, "found-again").serial == token.serial == token.info().serial
+
+
 def test_select_by_label_serial_and_uri(fresh_token: Pkcs11Token, module: Module) -> None:
     info = fresh_token.info()
     assert select_token(module, info.label).serial == info.serial

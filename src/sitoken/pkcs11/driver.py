@@ -105,9 +105,20 @@ def select_token(module: Module, selector: str | None) -> RawTokenInfo:
     raise TokenNotFound(f"{what} in {module.path}")
 
 
+#: CK_INFO.manufacturerID of SoftHSM, which keeps exactly one uninitialised token, in its last slot.
+SOFTHSM_MANUFACTURER = "SoftHSM"
+
+
 def free_slot(module: Module) -> RawTokenInfo:
-    """The first slot holding an uninitialised token (SoftHSM always keeps one)."""
-    for info in module.token_infos(include_uninitialized=True):
+    """The first slot holding an uninitialised token (SoftHSM always keeps one).
+
+    On SoftHSM the slots are read from the end: its one free token is the last, and a store
+    that gains a token per holder would otherwise be read whole for every holder.
+    """
+    slots = module.slot_ids(token_present=True)
+    if module.manufacturer == SOFTHSM_MANUFACTURER:
+        slots.reverse()
+    for info in module.each_token_info(include_uninitialized=True, slots=slots):
         if not info.flags & TokenFlag.TOKEN_INITIALIZED:
             return info
     raise TokenNotFound(f"no uninitialised token in {module.path}; pass --token to re-initialise one")
@@ -288,19 +299,28 @@ class Pkcs11Token(Token):
             raise NotSupported(f"token {self.label!r} cannot be initialised through its module (C_InitToken)")
         SO_PIN_POLICY.enforce(so_pin)
         self.close()
+        before = set(self.module.slot_ids(token_present=True))
         self.module.init_token(self.slot_id, so_pin.buffer(), label)
-        self._rebind(label)
+        self._rebind(label, before)
 
-    def _rebind(self, label: str) -> None:
-        # SoftHSM moves a freshly initialised token to a new slot id: find it again.
-        candidates = [i for i in self.module.token_infos() if i.label == label]
-        same = [i for i in candidates if i.serial == self.serial] or candidates
-        if not same:
+    def _rebind(self, label: str, before: set[int]) -> None:
+        # SoftHSM moves a freshly initialised token to a new slot id: find it again. Its own
+        # slot and the slots that appeared with the call are read first (a store holding a
+        # token per holder is not read whole), then every slot.
+        slots = self.module.slot_ids(token_present=True)
+        likely = [self.slot_id, *(s for s in slots if s not in before)]
+        raw = self._labelled(label, likely) or self._labelled(label, slots)
+        if raw is None:
             raise TokenNotFound(f"the token labelled {label!r} vanished after initialisation")
-        raw = same[0]
         self.slot_id, self.label, self.serial = raw.slot_id, raw.label, raw.serial
         self._min_pin, self._max_pin = raw.min_pin_len, raw.max_pin_len
         self._mechanisms = None
+
+    def _labelled(self, label: str, slots: list[int]) -> RawTokenInfo | None:
+        """The token labelled ``label`` in ``slots``: the one with this token's serial if any."""
+        candidates = [i for i in self.module.each_token_info(slots=slots) if i.label == label]
+        same = [i for i in candidates if i.serial == self.serial] or candidates
+        return same[0] if same else None
 
     def _as_so(self, so_pin: Pin, force: bool, action: str, run: Any) -> None:
         self._check_format(so_pin, PinRole.SO)

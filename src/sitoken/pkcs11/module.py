@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -261,15 +261,19 @@ class Module:
         )
 
     def token_infos(self, *, include_uninitialized: bool = False) -> list[RawTokenInfo]:
-        infos = []
-        for slot in self.slot_ids(token_present=True):
+        return list(self.each_token_info(include_uninitialized=include_uninitialized))
+
+    def each_token_info(self, *, include_uninitialized: bool = False,
+                        slots: Iterable[int] | None = None) -> Iterator[RawTokenInfo]:
+        """The tokens in ``slots`` (default: every slot with a token, in slot order), one
+        C_GetTokenInfo each, as they are asked for: a caller that stops early calls no more."""
+        for slot in self.slot_ids(token_present=True) if slots is None else slots:
             rv, info = self.token_info(slot)
             if rv != CKR_OK or info is None:
                 # A token pulled out between the two calls is simply not listed.
                 continue
             if include_uninitialized or info.flags & TokenFlag.TOKEN_INITIALIZED:
-                infos.append(info)
-        return infos
+                yield info
 
     def open_session(self, slot_id: int, *, rw: bool = True) -> Session:
         return Session(self.functions, slot_id, rw=rw)
