@@ -156,6 +156,20 @@ def test_mutated_pem_bundles_only_ever_raise_invalid_input(data: bytes) -> None:
     _only_invalid_input(data)
 
 
+def test_a_signature_between_two_certificates_is_checked_once_and_kept_by_both_ders() -> None:
+    from sitoken.certs import parse
+
+    leaf, issuer, root = (parse.parse_certificate(d) for d in (LEAF, *CHAIN[:2]))
+    parse._signature_from.cache_clear()
+    assert parse.signature_from(leaf, issuer) is True
+    assert parse.signature_from(parse.parse_certificate(bytearray(LEAF)), issuer) is True
+    info = parse._signature_from.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    # Another issuer is another question: the answer for the real issuer is not reused.
+    assert parse.signature_from(leaf, root) is False
+    assert parse._signature_from.cache_info().misses == 2
+
+
 def test_a_certificate_is_parsed_once_and_kept_by_its_der() -> None:
     from sitoken.certs import parse
 

@@ -215,7 +215,18 @@ def to_pem(ders: Sequence[bytes]) -> bytes:
 
 
 def signature_from(child: ParsedCertificate, issuer: ParsedCertificate) -> bool | None:
-    """Did ``issuer``'s key sign ``child``? None when the algorithm cannot be checked (e.g. SM2)."""
+    """Did ``issuer``'s key sign ``child``? None when the algorithm cannot be checked (e.g. SM2).
+
+    The answer is kept by the two DERs, which decide it: an enrolment asks it about the same
+    three certificates about 20 times (chain order, chain status, install, path validation),
+    0.4 ms of CPU each.
+    """
+    return _signature_from(bytes(child.der), bytes(issuer.der))
+
+
+@functools.lru_cache(maxsize=PARSED_KEPT)
+def _signature_from(child_der: bytes, issuer_der: bytes) -> bool | None:
+    child, issuer = parse_certificate(child_der), parse_certificate(issuer_der)
     try:
         child.crypto.verify_directly_issued_by(issuer.crypto)
     except (InvalidSignature, ValueError, TypeError):
