@@ -109,6 +109,13 @@ def select_token(module: Module, selector: str | None) -> RawTokenInfo:
 SOFTHSM_MANUFACTURER = "SoftHSM"
 
 
+def _one_key(selector: str, objects: list[KeyObject]) -> KeyInfo:
+    infos = describe_keys(objects)
+    if len(infos) != 1:
+        raise KeyNotFound(f"{selector!r} matches {len(infos)} keys; select by id:HEX")
+    return infos[0]
+
+
 def free_slot(module: Module) -> RawTokenInfo:
     """The first slot holding an uninitialised token (SoftHSM always keeps one).
 
@@ -408,10 +415,7 @@ class Pkcs11Token(Token):
         return found
 
     def find_key(self, selector: str) -> KeyInfo:
-        infos = describe_keys(self._objects(selector))
-        if len(infos) != 1:
-            raise KeyNotFound(f"{selector!r} matches {len(infos)} keys; select by id:HEX")
-        return infos[0]
+        return _one_key(selector, self._objects(selector))
 
     def delete_key(self, selector: str) -> KeyInfo:
         info = self.find_key(selector)
@@ -423,8 +427,8 @@ class Pkcs11Token(Token):
     def public_key_der(self, selector: str) -> bytes:
         return public_key_der(self.session(), self._objects(selector))
 
-    def _key(self, selector: str, object_class: int) -> int:
-        for obj in self._objects(selector):
+    def _key(self, selector: str, object_class: int, objects: list[KeyObject] | None = None) -> int:
+        for obj in self._objects(selector) if objects is None else objects:
             if obj.object_class == object_class:
                 return obj.handle
         kind = "private" if object_class == CKO.PRIVATE_KEY else "public"
@@ -450,8 +454,9 @@ class Pkcs11Token(Token):
             raise MechanismUnsupported(f"the token does not offer mechanism 0x{ck.ckm:X} for {mechanism.value}")
         return ck
 
-    def _mechanism(self, selector: str, mechanism: Mechanism | None) -> tuple[KeyInfo, CkMechanism]:
-        info = self.find_key(selector)
+    def _mechanism(self, selector: str, mechanism: Mechanism | None,
+                   objects: list[KeyObject]) -> tuple[KeyInfo, CkMechanism]:
+        info = _one_key(selector, objects)
         return info, self.mechanism_for(info.key_type, mechanism, selector)
 
     def sign(self, selector: str, data: bytes, mechanism: Mechanism | None = None) -> bytes:
@@ -461,15 +466,19 @@ class Pkcs11Token(Token):
         return self._sign(selector, digest, mechanism, prehashed=True)
 
     def _sign(self, selector: str, data: bytes, mechanism: Mechanism | None, *, prehashed: bool) -> bytes:
-        _, ck = self._mechanism(selector, mechanism)
-        key = self._key(selector, CKO.PRIVATE_KEY)
+        # One search for the key's objects serves the checks and the handle (SoftHSM reads
+        # every object's file for each search).
+        objects = self._objects(selector)
+        _, ck = self._mechanism(selector, mechanism, objects)
+        key = self._key(selector, CKO.PRIVATE_KEY, objects)
         return ck.finish(self.session().sign(ck.spec, key, ck.prepare(data, prehashed=prehashed)))
 
     def verify(
         self, selector: str, data: bytes, signature: bytes, mechanism: Mechanism | None = None
     ) -> bool:
-        info, ck = self._mechanism(selector, mechanism)
-        key = self._key(selector, CKO.PUBLIC_KEY)
+        objects = self._objects(selector)
+        info, ck = self._mechanism(selector, mechanism, objects)
+        key = self._key(selector, CKO.PUBLIC_KEY, objects)
         try:
             token_sig = ck.token_signature(signature, info.key_type)
         except InvalidInput:
