@@ -2,8 +2,9 @@
 
 usage: .venv/bin/python scripts/bench-provision.py [HOLDERS] [--parse-alternate]
 
-Holders are provisioned in one process on a SoftHSM store of its own (a temporary directory:
-the time to list tokens grows with the store, so a shared store would make runs incomparable).
+Holders are provisioned in one process on a SoftHSM store of its own (a temporary directory,
+removed at the end: the time to list tokens grows with the store, so a shared store would make
+runs incomparable).
 It prints wall and CPU seconds per holder, the same per workflow step, the fsyncs Python asked
 for, and the maximum RSS halfway and at the end (flat memory: the two stay close). CPU time is
 what to compare between runs on a busy machine; wall time only on an idle one.
@@ -13,6 +14,7 @@ every call, in the same run (docs/certificates.md).
 """
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -109,3 +111,4 @@ for side, (walls, cpus, per_step) in totals.items():
         print(f"  {name.strip('_'):12} wall {w / N * 1000:7.1f} ms   CPU {c / N * 1000:6.1f} ms")
 half = len(rss) // 2
 print(f"max RSS kB after {half} holders: {rss[half - 1]}, after {len(rss)}: {rss[-1]}")
+shutil.rmtree(state, ignore_errors=True)  # the journal, the CA and the SoftHSM store of this run
