@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import traceback
 
 from ..errors import SitokenError
 from . import exitcodes
@@ -40,6 +39,8 @@ def status_for(exc: BaseException, as_json: bool) -> int:
     if isinstance(exc, SystemExit):
         return exc.code if isinstance(exc.code, int) else exitcodes.INTERNAL
     if os.environ.get("SITOKEN_DEBUG"):
+        import traceback
+
         traceback.print_exception(exc)
     message = f"internal error {type(exc).__name__}: {exc} (set SITOKEN_DEBUG=1 for the traceback)"
     return fail(exitcodes.INTERNAL, {"error": "internal", "message": message}, message, as_json)

@@ -13,7 +13,6 @@ instance is unknown to another.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import threading
@@ -32,8 +31,6 @@ CRYPTOKI_H = Path(__file__).with_name("cryptoki.h")
 #: Set to 1 to reach modules in ABI mode even when the extension is built (tests, diagnosis).
 ABI_ENV = "SITOKEN_PKCS11_ABI"
 
-#: Where every PKCS#11 call is traced (``sitoken -vv``), by sitoken.trace.
-_CALLS = logging.getLogger("sitoken.pkcs11")
 #: Spec parameter names that carry a PIN, traced under the names sitoken.trace redacts.
 _SECRET_PARAMETERS = {"pPin": "pin", "pOldPin": "old_pin", "pNewPin": "new_pin"}
 
