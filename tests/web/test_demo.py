@@ -115,3 +115,11 @@ def test_one_command_serves_the_demo_portal_over_https_and_a_second_start_reuses
         assert status == 200 and len(base64.b64decode(json.loads(body)["nonce"])) == 32
     finally:
         again.stop()
+
+
+def test_a_host_name_that_is_no_name_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    from cli_support import invoke
+
+    refused = invoke(["--json", "web", "demo", "--name", "a/../b", "--dir", str(tmp_path / "demo")], {})
+    assert (refused.code, refused.json()["error"]) == (7, "invalid-input")
+    assert not (tmp_path / "demo").exists()

@@ -119,14 +119,19 @@ def demo(host: str, port: int, host_name: str, directory: str | None) -> None:
       sitoken web demo --name portal.test --port 8443
       SO=... PIN=... sitoken --token counter-demo web demo --so-pin-env SO --pin-env PIN --json
     """
+    from ..web import check_origin
     from ..web import demo as portal
 
+    check_origin(f"https://{host_name}")  # before anything is made for it
     st = state()
     root = Path(directory) if directory else _default_demo_directory()
     label = st.token or "web-demo"
     ca = _demo_holder(label, root / "ca")
     tls = portal.tls_files(root / "tls", host_name)
-    server = portal.DemoServer([ca.chain], (host, port), host_name, tls)
+    try:
+        server = portal.DemoServer([ca.chain], (host, port), host_name, tls)
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     info = portal.describe(server, tls, label, root / "chromium-profile")
     emit(info, lambda: _demo_text(info, st.pinentry or "pinentry-gnome3"))
     sys.stdout.flush()

@@ -23,6 +23,7 @@ from ..certs.sm2ca import Sm2LocalCA
 from ..errors import InvalidInput
 from ..safefiles import write_file
 from ..token import KeyType, Token
+from .challenge import check_origin
 from .identity import Identity
 from .nonces import NonceStore
 from .verify import AuthenticationFailed, AuthTokenVerifier, document_hash
@@ -89,6 +90,7 @@ def tls_files(directory: Path, host_name: str) -> TlsFiles:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
+    check_origin(f"https://{host_name}")  # a host name, nothing that walks out of the directory
     cert_path, key_path = directory / f"{host_name}.crt", directory / f"{host_name}.key"
     if not (cert_path.is_file() and key_path.is_file()):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
