@@ -147,6 +147,21 @@ def test_lines_the_fast_path_does_not_fully_understand_go_to_click(line: str) ->
     assert parse(line.split()) is None
 
 
+def test_the_click_free_modules_name_no_click() -> None:
+    """What the fast path imports (docs/architecture.md), read from the source: no click, even lazily."""
+    import ast
+
+    import sitoken.cli
+
+    here = Path(sitoken.cli.__file__).parent
+    for name in ("__init__", "base", "actions", "fast", "failure", "exitcodes"):
+        tree = ast.parse((here / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not {m for m in imported if m.split(".")[0] == "click"}, f"sitoken/cli/{name}.py imports click"
+        assert "common" not in imported and not any(m.endswith("_cmds") for m in imported), name
+
+
 def test_shell_completion_stays_with_click(signed) -> None:  # type: ignore[no-untyped-def]
     done = subprocess.run([sys.executable, "-c", FAST, "tokens", "--json"], capture_output=True, text=True,
                           env={**os.environ, "_SITOKEN_COMPLETE": "bash_complete", "COMP_WORDS": "sitoken tok",
