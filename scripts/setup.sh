@@ -34,8 +34,19 @@ install_apt() {
   [ -z "${missing// /}" ] && return 0
   echo "sitoken setup: installing Debian packages: $missing"
   as_root apt-get update -qq
+  # The daemons among these (sshd, PostgreSQL, pcscd) serve only the test beds, which start their
+  # own private instances: Debian's policy-rc.d hook keeps the packages from starting system-wide
+  # ones (an sshd on port 22, a cluster on 5432). Only a hook made here is removed afterwards.
+  local policy=/usr/sbin/policy-rc.d made_policy=""
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy" && made_policy=1
+  fi
+  local status=0
   # shellcheck disable=SC2086
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null \
+    || status=$?
+  [ -n "$made_policy" ] && as_root rm -f "$policy"
+  return "$status"
 }
 
 # The system's pcscd (socket-activated by systemd) is left alone: the test bed runs its own.
