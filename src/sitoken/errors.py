@@ -58,6 +58,12 @@ class Cancelled(SitokenError):
     code = "cancelled"
 
 
+class TimedOut(Cancelled):
+    """A dialog stayed open past its time limit with no answer: as if closed, and said so."""
+
+    code = "timeout"
+
+
 class TokenError(SitokenError):
     """A token, module or card operation failed.
 

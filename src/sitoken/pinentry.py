@@ -7,18 +7,24 @@ import subprocess
 import sys
 from urllib.parse import unquote_to_bytes
 
-from .errors import Cancelled, InvalidInput
+from .errors import Cancelled, InvalidInput, TimedOut
+
+# The Assuan error code (gpg-error's GPG_ERR_TIMEOUT, low 16 bits) of a dialog that timed out.
+_ERR_TIMEOUT = 62
 
 
 class PinentryDialog:
     """Runs one pinentry per question: ``ask(prompt)`` returns what was typed.
 
     ``description`` is the dialog's text above the field (the CLI's is "<prompt> for sitoken";
-    the web host names the site asking). A closed dialog raises :class:`Cancelled`.
+    the web host names the site asking). A closed dialog raises :class:`Cancelled`. With
+    ``timeout`` (seconds), the dialog closes itself when nobody answers (pinentry's SETTIMEOUT)
+    and :class:`TimedOut` is raised: a program waiting for the holder is not held forever.
     """
 
-    def __init__(self, program: str) -> None:
+    def __init__(self, program: str, timeout: int | None = None) -> None:
         self.program = program
+        self.timeout = timeout
 
     def ask(self, prompt: str, description: str | None = None) -> str:
         try:
@@ -32,6 +38,9 @@ class PinentryDialog:
             for command in ("SETTITLE sitoken", f"SETDESC {_escape(description or prompt + ' for sitoken')}",
                             f"SETPROMPT {_escape(prompt)}:"):
                 self._send(proc, command)
+                self._expect_ok(proc)
+            if self.timeout:
+                self._send(proc, f"SETTIMEOUT {self.timeout}")
                 self._expect_ok(proc)
             self._send(proc, "GETPIN")
             return self._read_pin(proc)
@@ -70,6 +79,8 @@ class PinentryDialog:
             elif line.startswith(b"OK"):
                 return pin
             elif line.startswith(b"ERR"):
+                if _error_code(line) == _ERR_TIMEOUT:
+                    raise TimedOut(f"the PIN dialog ({self.program}) got no answer within {self.timeout} s")
                 raise Cancelled(f"the PIN dialog ({self.program}) was closed without a PIN")
 
     def _line(self, proc: subprocess.Popen[bytes]) -> bytes:
@@ -83,3 +94,9 @@ class PinentryDialog:
 def _escape(text: str) -> str:
     """Assuan arguments: %, CR and LF are percent-encoded."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _error_code(line: bytes) -> int | None:
+    """The gpg-error code of an ``ERR <number> <text>`` line (its low 16 bits; the rest names the source)."""
+    fields = line.split()
+    return int(fields[1]) & 0xFFFF if len(fields) > 1 and fields[1].isdigit() else None

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +54,7 @@ const steps = {
   sign: () => sitokenDemo.signDocument(),
   status: () => sitoken.status(),
   async authenticate() { return sitoken.authenticate(await nonce()); },
+  async impatient() { return sitoken.authenticate(await nonce(), { timeoutMs: 1500 }); },
   async twoAtOnce() {  // the second request of this tab while the first waits for the holder
     const first = sitoken.authenticate(await nonce());
     const second = sitoken.getSigningCertificate();
@@ -282,6 +284,34 @@ def test_one_request_at_a_time_per_tab(browser: Browser) -> None:
     finally:
         browser.knob("delay", None)
     assert outcome["result"] == [{"ok": True}, {"ok": False, "code": "busy"}]  # the later tests: free again
+
+
+@pytest.mark.timeout(180)
+def test_a_page_that_stops_waiting_gets_timeout_and_the_stalled_host_is_stopped(browser: Browser) -> None:
+    browser.knob("delay", "20")  # the PIN dialog stays open: nobody answers it
+    try:
+        stalled = browser.run("impatient")
+    finally:
+        browser.knob("delay", None)
+    assert (stalled["ok"], stalled["code"]) == (False, "timeout"), stalled
+    # The extension closed the request's port: the browser stopped that host, the tab is free.
+    after = browser.run("authenticate")
+    assert after["ok"], after
+    deadline = time.monotonic() + 10
+    while hosts_of(browser.control) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not hosts_of(browser.control)
+
+
+def hosts_of(control: Path) -> list[int]:
+    """The running `sitoken web host` processes started by this module's browser."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if (proc.name.isdigit() and b"web\0host" in (proc / "cmdline").read_bytes()
+                    and f"STANDIN_CONTROL={control}".encode() in (proc / "environ").read_bytes().split(b"\0")):
+                found.append(int(proc.name))
+    return found
 
 
 @pytest.mark.timeout(180)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from web_support import ID_NUMBER, ORGANISATION, Holder, enrol, host_environment, make_ca
 
+from bed_support import require
 from sitoken.token import KeyType
 from sitoken.web import AuthTokenVerifier, NonceStore
 
@@ -123,6 +126,28 @@ def test_a_wrong_pin_and_a_closed_dialog_reach_the_page_as_errors(holder: Holder
     assert (wrong["ok"], wrong["error"]) == (False, "pin-incorrect")
     _, (closed,) = Host(holder, tmp_path, cancel=True).talk(frame(request(2, "authenticate", nonce=nonce)))
     assert (closed["ok"], closed["error"]) == (False, "cancelled")
+
+
+def test_a_pin_dialog_nobody_answers_times_out_and_the_host_answers_timeout(holder: Holder, tmp_path: Path) -> None:
+    # Debian's pinentry-tty on a terminal of its own (the host's stderr: its stdin is the browser's
+    # pipe), where nobody types: pinentry's own SETTIMEOUT closes the dialog, the host answers.
+    pinentry = shutil.which("pinentry-tty")
+    require(pinentry is not None, "pinentry-tty (Debian package pinentry-tty)")
+    label = holder.token.info().label
+    controller, terminal = os.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sitoken", "--pinentry", str(pinentry), "--token", label, "web", "host",
+             "--pin-timeout", "1", EXTENSION],
+            input=frame(request(1, "authenticate", nonce=NonceStore().issue("s"))) + frame(request(2, "status")),
+            stdout=subprocess.PIPE, stderr=terminal, env=host_environment(TERM="dumb"), timeout=60, check=False)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert proc.returncode == 0
+    stalled, status = replies(proc.stdout)
+    assert (stalled["ok"], stalled["error"]) == (False, "timeout"), stalled
+    assert status["ok"] and status["result"]["token"]["label"] == label  # the host went on
 
 
 def test_bad_messages_are_answered_and_the_host_goes_on(holder: Holder, tmp_path: Path) -> None:

@@ -3,7 +3,12 @@
 "use strict";
 window.addEventListener("message", (event) => {
   const data = event.data;
-  if (event.source !== window || !data || data.sitoken !== "request") return;
+  if (event.source !== window || !data) return;
+  if (data.sitoken === "cancel") {  // the page stopped waiting: the service worker closes that request
+    chrome.runtime.sendMessage({ cancel: data.id });
+    return;
+  }
+  if (data.sitoken !== "request") return;
   chrome.runtime.sendMessage({ id: data.id, operation: data.operation, params: data.params }, (reply) => {
     const answer = reply || { ok: false, error: "extension-error",
       message: chrome.runtime.lastError ? chrome.runtime.lastError.message : "no answer" };

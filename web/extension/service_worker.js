@@ -2,7 +2,7 @@
 "use strict";
 const HOST = "cn.sitoken.web";
 const OPERATIONS = new Set(["status", "get-certificate", "authenticate", "sign"]);
-const busy = new Set();
+const busy = new Map(); // tab → its open request: {pageId, finish}
 let nextId = 1;
 
 function allowedOrigin(origin) {
@@ -34,6 +34,12 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
     sendResponse({ ok: false, error: "origin-refused", message: "sitoken answers HTTPS pages (and localhost) only" });
     return false;
   }
+  if (message && message.cancel !== undefined) {  // the page gave up waiting (its timeout)
+    const open = busy.get(tab);
+    if (open && open.pageId === message.cancel) open.finish({ ok: false, error: "timeout", message: "the page stopped waiting" });
+    sendResponse({ ok: true });
+    return false;
+  }
   if (!message || !OPERATIONS.has(message.operation)) {
     sendResponse({ ok: false, error: "bad-message", message: "unknown operation" });
     return false;
@@ -42,13 +48,25 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
     sendResponse({ ok: false, error: "busy", message: "another sitoken request of this tab is still open" });
     return false;
   }
-  busy.add(tab);
   const params = message.params && typeof message.params === "object" ? message.params : {};
   const envelope = { id: nextId++, origin, operation: message.operation, params };
-  chrome.runtime.sendNativeMessage(HOST, envelope, (reply) => {
+  // A port of its own per request (not sendNativeMessage): the page's timeout can close it, and
+  // the browser then stops that host, so a dialog nobody answers does not keep the tab busy.
+  const port = chrome.runtime.connectNative(HOST);
+  const finish = (reply) => {
+    if (busy.get(tab) !== request) return;  // answered already (or cancelled)
     busy.delete(tab);
-    if (chrome.runtime.lastError) sendResponse(hostError(chrome.runtime.lastError.message));
-    else sendResponse(reply);
+    port.disconnect();
+    sendResponse(reply);
+  };
+  const request = { pageId: message.id, finish };
+  busy.set(tab, request);
+  port.onMessage.addListener((reply) => finish(reply));
+  port.onDisconnect.addListener((closed) => {
+    // Chromium reports why in runtime.lastError, Firefox in the port's error.
+    const error = (closed && closed.error) || chrome.runtime.lastError;
+    finish(hostError(error ? error.message : "Native host has exited."));
   });
+  port.postMessage(envelope);
   return true; // the answer comes later
 });

@@ -17,6 +17,10 @@ from .common import emit, json_option, pin_options, read_pin, selection_options,
 if TYPE_CHECKING:
     from ..certs import LocalCA
 
+# Seconds a PIN dialog of the web host waits for the holder: a minute to find the USB-Key and type,
+# and a dialog left open does not keep the host (and the page's request) waiting forever.
+PIN_TIMEOUT = 60
+
 
 @click.group("web")
 def web_group() -> None:
@@ -34,8 +38,10 @@ def web_group() -> None:
 @web_group.command("host")
 @selection_options
 @click.option("--audit-log", type=click.Path(dir_okay=False), help="Append one line per request (never a PIN).")
+@click.option("--pin-timeout", type=click.IntRange(1, 3600), default=PIN_TIMEOUT, show_default=True, metavar="SECONDS",
+              help="A PIN dialog nobody answers closes after this long; the page gets `timeout`.")
 @click.argument("browser_args", nargs=-1)
-def host(audit_log: str | None, browser_args: tuple[str, ...]) -> None:
+def host(audit_log: str | None, pin_timeout: int, browser_args: tuple[str, ...]) -> None:
     """Run as the browser's native-messaging host on stdin/stdout (the browser starts it).
 
     The browser passes the calling extension's origin (Chromium) or the manifest path and
@@ -50,7 +56,7 @@ def host(audit_log: str | None, browser_args: tuple[str, ...]) -> None:
     st = state()
     if not st.pinentry:
         raise InvalidInput("the web host asks PINs in a dialog: give --pinentry PROGRAM (e.g. pinentry-gnome3)")
-    web_host = WebHost(lambda: open_token(st.token, module=st.module), PinentryDialog(st.pinentry),
+    web_host = WebHost(lambda: open_token(st.token, module=st.module), PinentryDialog(st.pinentry, pin_timeout),
                        AuditLog(audit_log) if audit_log else None)
     sys.exit(serve(web_host))
 
@@ -65,9 +71,11 @@ def host(audit_log: str | None, browser_args: tuple[str, ...]) -> None:
 @click.option("--extension-id", "extension_ids", multiple=True,
               help="An extension allowed to start the host (repeatable; default: sitoken's own, web/extension).")
 @click.option("--audit-log", type=click.Path(dir_okay=False), help="The host's audit log (default: none).")
+@click.option("--pin-timeout", type=click.IntRange(1, 3600), default=PIN_TIMEOUT, show_default=True, metavar="SECONDS",
+              help="The host's --pin-timeout: how long a PIN dialog waits for the holder.")
 @click.option("--uninstall", is_flag=True, help="Remove the manifest and launcher instead.")
 def install(browser: str, user_data_dir: str | None, system: bool, extension_ids: tuple[str, ...],
-            audit_log: str | None, uninstall: bool) -> None:
+            audit_log: str | None, pin_timeout: int, uninstall: bool) -> None:
     """Write (or remove) the host manifest and its launcher where the browser looks for them.
 
     The launcher runs this Python with the --module, --token and --pinentry given here.
@@ -80,18 +88,18 @@ def install(browser: str, user_data_dir: str | None, system: bool, extension_ids
         emit({"removed": [str(p) for p in removed], **files.to_dict()},
              "\n".join(f"removed {p}" for p in removed) or "nothing was installed there")
         return
-    setup.install(files, _host_command(audit_log), extension_ids)
+    setup.install(files, _host_command(audit_log, pin_timeout), extension_ids)
     emit({"installed": True, **files.to_dict()}, f"host manifest {files.manifest}\nlauncher {files.launcher}")
 
 
-def _host_command(audit_log: str | None) -> list[str]:
+def _host_command(audit_log: str | None, pin_timeout: int) -> list[str]:
     st = state()
     if not st.pinentry:
         raise InvalidInput("the host asks PINs in a dialog: give --pinentry PROGRAM (e.g. pinentry-gnome3)")
     command = [sys.executable, "-m", "sitoken", "--pinentry", st.pinentry]
     command += ["--module", st.module] if st.module else []
     command += ["--token", st.token] if st.token else []
-    command += ["web", "host"]
+    command += ["web", "host", "--pin-timeout", str(pin_timeout)]
     return command + (["--audit-log", str(Path(audit_log).absolute())] if audit_log else [])
 
 

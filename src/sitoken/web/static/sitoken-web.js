@@ -4,6 +4,8 @@
 //   const sig = await sitoken.sign(cert.certificate, hashBase64, "SHA-256");
 // Failures reject with a SitokenError whose `code` is stable: no-extension, no-host, cancelled,
 // pin-incorrect (`remaining`), pin-locked, token-not-found, token-absent, key-not-found, busy, timeout…
+// Each call takes an optional last argument {timeoutMs} (default 5 minutes, status 5 s): past it
+// the call rejects with `timeout` and the extension closes the request, its host and dialog.
 (function (global) {
   "use strict";
   class SitokenError extends Error {
@@ -32,6 +34,8 @@
       // The PIN dialog waits for a person: minutes, not seconds. No answer at all: no extension.
       const timer = setTimeout(() => {
         pending.delete(id);
+        // The extension closes the request (and its host, with any dialog still open): the tab is free.
+        global.postMessage({ sitoken: "cancel", id }, global.location.origin);
         // status answers at once when the extension is there: silence means it is not installed.
         reject(new SitokenError(operation === "status" ? "no-extension" : "timeout",
           "no answer from the sitoken extension"));
@@ -40,11 +44,16 @@
       global.postMessage({ sitoken: "request", id, operation, params }, global.location.origin);
     });
   }
+  // The holder has minutes to find the USB-Key and type the PIN; a page may wait less ({timeoutMs}).
+  function wait(options, fallback = 300000) {
+    return options && options.timeoutMs > 0 ? options.timeoutMs : fallback;
+  }
   global.sitoken = {
     SitokenError,
-    status: () => call("status", {}, 5000),
-    authenticate: (nonce) => call("authenticate", { nonce }, 300000),
-    getSigningCertificate: () => call("get-certificate", {}, 300000),
-    sign: (certificate, hash, hashAlgorithm) => call("sign", { certificate, hash, hashAlgorithm }, 300000),
+    status: (options) => call("status", {}, wait(options, 5000)),
+    authenticate: (nonce, options) => call("authenticate", { nonce }, wait(options)),
+    getSigningCertificate: (options) => call("get-certificate", {}, wait(options)),
+    sign: (certificate, hash, hashAlgorithm, options) =>
+      call("sign", { certificate, hash, hashAlgorithm }, wait(options)),
   };
 })(window);
