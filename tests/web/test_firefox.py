@@ -2,9 +2,10 @@
 
 Firefox takes the unpacked extension as an unsigned add-on in the profile (ESR honours
 ``xpinstall.signatures.required``), reads the host manifest from ``~/.mozilla/native-messaging-hosts``
-(HOME is the test's) and allows it by the extension's gecko ID. The portal is the demo's on
-``http://localhost`` (Firefox has no switch to trust one certificate by its key, and the test
-keeps the machine's trust stores untouched).
+(HOME is the test's) and allows it by the extension's gecko ID. The portal is the demo's over
+HTTPS on ``portal.test``, as in Chromium: the profile's own NSS database trusts the demo's
+certificate (``certutil -A``; the machine's trust stores stay untouched) and the preference
+``network.dns.forceResolve`` sends every name to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
-from test_browser import EXTENSION, Browser, DriverHandler, browser_holder, running
+from test_browser import EXTENSION, PORTAL, Browser, DriverHandler, browser_holder, running
 from test_native_host import STANDIN
 from web_support import ID_NUMBER, host_environment
 
 from bed_support import require
-from sitoken.web import AuthTokenVerifier, NonceStore
-from sitoken.web.demo import DemoPortal
+from sitoken.web.demo import DemoServer, TlsFiles, tls_files
 
 pytestmark = pytest.mark.softhsm
 
@@ -34,27 +34,20 @@ PREFERENCES = {  # an unsigned add-on, enabled where it lies, and a quiet first 
     "xpinstall.signatures.required": False, "extensions.autoDisableScopes": 0, "extensions.enabledScopes": 15,
     "browser.shell.checkDefaultBrowser": False, "datareporting.policy.dataSubmissionEnabled": False,
     "browser.startup.homepage_override.mstone": "ignore", "app.update.enabled": False,
+    "network.dns.forceResolve": "127.0.0.1",  # portal.test (and every other name) is this machine
 }
 
 
-class LocalPortal(ThreadingHTTPServer):
-    """The demo portal with the test driver, over plain HTTP on localhost (a development origin)."""
-
-    daemon_threads = True
-
-    def __init__(self, chain: tuple[bytes, ...]) -> None:
-        super().__init__(("127.0.0.1", 0), DriverHandler)
-        self.origin = f"http://localhost:{self.server_address[1]}"
-        self.portal = DemoPortal(AuthTokenVerifier(self.origin, [chain[-1]], NonceStore(), intermediates=chain[:-1]))
-
-
-class FirefoxDriver(Browser):
-    def url(self, host_name: str) -> str:
-        return super().url(host_name).replace("https://", "http://", 1)
+def trust(profile: Path, tls: TlsFiles) -> None:
+    """The profile's own certificate database (NSS, as Firefox keeps it), trusting the demo's certificate."""
+    require(shutil.which("certutil") is not None, "certutil (Debian package libnss3-tools)")
+    for command in (["-N", "--empty-password"], ["-A", "-n", "sitoken-demo", "-t", "CT,,", "-i", str(tls.certificate)]):
+        done = subprocess.run(["certutil", *command, "-d", f"sql:{profile}"], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
-def firefox(module, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirefoxDriver]:  # type: ignore[no-untyped-def]
+def firefox(module, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:  # type: ignore[no-untyped-def]
     program = shutil.which("firefox-esr")
     require(program is not None, "Firefox ESR (Debian package firefox-esr)")
     assert program is not None
@@ -72,17 +65,18 @@ def firefox(module, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firefo
             xpi.write(part, part.name)
     (profile / "user.js").write_text("".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n"
                                              for k, v in PREFERENCES.items()))
-    server = LocalPortal(ca.chain)
+    tls = tls_files(root / "tls", PORTAL)
+    trust(profile, tls)
+    server = DemoServer([ca.chain], ("127.0.0.1", 0), PORTAL, tls, handler=DriverHandler)
     DriverHandler.steps = {}
-    driver = FirefoxDriver(root, profile, store.root, server.server_address[1])
+    driver = Browser(root, profile, store.root, server.port)
     env["STANDIN_CONTROL"] = str(driver.control)
-    with running(server, [program, "--headless", "--no-remote", "--profile", str(profile), driver.url("localhost")],
-                 env):
+    with running(server, [program, "--headless", "--no-remote", "--profile", str(profile), driver.url(PORTAL)], env):
         yield driver
 
 
 @pytest.mark.timeout(180)
-def test_login_in_firefox_names_the_holder(firefox: FirefoxDriver) -> None:
+def test_login_in_firefox_over_https_names_the_holder(firefox: Browser) -> None:
     # Firefox's own part is the extension and native messaging: the rest is Chromium's test, once.
     login = firefox.run("login")
     assert login["ok"], login
