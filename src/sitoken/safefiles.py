@@ -90,14 +90,27 @@ def _sync_directory(directory: Path) -> None:
             os.close(fd)
 
 
+_FRESH_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_fresh(directory: Path, name: str) -> tuple[int, str]:
+    """A new file ``.NAME.RANDOM.tmp`` in ``directory``, opened O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600:
+    nobody else's file, no link. (What tempfile.mkstemp does; tempfile's import, which pulls in
+    shutil, random and the compression modules, cost a fast ``sitoken sign`` about 5 ms.)"""
+    for _ in range(100):
+        candidate = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(candidate, _FRESH_FLAGS, 0o600), candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name")
+
+
 def _temporary(path: Path, data: bytes | bytearray, mode: int) -> Path:
     """``data`` in a new file next to ``path`` (random name, O_EXCL|O_NOFOLLOW), synced."""
-    import tempfile  # here, not at the top: a run that writes no file does not pay for it
-
     directory = path.parent
     try:
-        # mkstemp opens O_CREAT|O_EXCL|O_NOFOLLOW with mode 0600: nobody else's file, no link.
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, name = _open_fresh(directory, path.name)
     except OSError as exc:
         raise InvalidInput(f"cannot write in {directory}: {exc.strerror}") from None
     try:

@@ -6,7 +6,6 @@ does the click app, so both print the same bytes and read PINs and files the sam
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -50,6 +49,8 @@ def echo(text: str, err: bool = False) -> None:
 
 def json_text(data: Any, *, indent: int | None = 2) -> str:
     """sitoken's JSON: stable key order, non-ASCII kept, anything else as its text."""
+    import json  # here: a run without --json (a plain sign or verify) does not load it
+
     return json.dumps(data, ensure_ascii=False, indent=indent, sort_keys=True, default=str)
 
 
