@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from .errors import InvalidInput, ModuleLoadError, TokenNotFound
 from .pin import Pin, PinPolicy
-from .pkcs11 import Module, Pkcs11Token, free_slot, resolve_module
-from .pkcs11.driver import token_info_from_raw
+from .pkcs11 import Module, resolve_module
+from .pkcs11.info import token_info_from_raw
 from .token import Token, TokenInfo
 
 if TYPE_CHECKING:
@@ -121,6 +121,8 @@ def open_token(
         if not _plain(token) or module is not None:
             raise
         return _open_card_by_serial(token or "", policy, f"no PKCS#11 module to search ({exc})")
+    from .pkcs11.driver import Pkcs11Token  # here: listing tokens does not load the driver
+
     try:
         return Pkcs11Token.open(mod, token, policy)
     except TokenNotFound as exc:
@@ -158,6 +160,8 @@ def open_free_token(*, module: str | None = None, policy: PinPolicy | None = Non
         from . import skf
 
         return skf.open_free_token(spec, policy=policy, device_key=device_key)
+    from .pkcs11.driver import Pkcs11Token, free_slot
+
     mod = load_module(module)
     return Pkcs11Token(mod, free_slot(mod), policy)
 

@@ -20,7 +20,7 @@ from ..errors import (
     TokenError,
     TokenNotFound,
 )
-from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole, PinStatus
+from ..pin import SO_PIN_POLICY, Pin, PinPolicy, PinRole
 from ..token import Capabilities, KeyInfo, KeyType, Mechanism, StoredCertificate, Token, TokenInfo
 from . import certstore
 from .constants import (
@@ -35,10 +35,10 @@ from .constants import (
     CKU_SO,
     CKU_USER,
     TokenFlag,
-    flag_names,
     rv_name,
 )
 from .errors import error_for_rv
+from .info import pin_status, token_info_from_raw
 from .keys import KeyObject, describe_keys, generate, public_key_der, select_objects
 from .mechanisms import CK_MECHANISMS, CkMechanism
 from .module import Module, RawTokenInfo
@@ -46,7 +46,7 @@ from .profiles import VendorProfile, profile_for
 from .quirks import quirks_for
 from .session import Session
 from .sm2_vendors import SM2_TOKEN_ID
-from .uri import parse_uri, token_uri
+from .uri import parse_uri
 
 # C_Login/C_SetPIN never legitimately answer "not logged in"; OpenSC does when a card refuses
 # VERIFY with 6982 instead of 63Cx (the emulated OpenPGP card): the PIN was tried and counted.
@@ -54,36 +54,6 @@ _PIN_REFUSED_AS_NOT_LOGGED_IN = frozenset({"C_Login", "C_SetPIN"})
 # C_GetTokenInfo codes that mean the token (or its reader) went away. Anything else, such as
 # SoftHSM's CKR_GENERAL_ERROR on a read-only store, is a failure of a token that is still there.
 _TOKEN_GONE = frozenset({CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_REMOVED, CKR_SLOT_ID_INVALID})
-
-
-def pin_status(flags: int, role: PinRole) -> PinStatus:
-    """PinStatus from CK_TOKEN_INFO flags: PKCS#11 gives flags, never exact counts."""
-    f = TokenFlag
-    if role is PinRole.USER:
-        bits = (f.USER_PIN_COUNT_LOW, f.USER_PIN_FINAL_TRY, f.USER_PIN_LOCKED, f.USER_PIN_TO_BE_CHANGED)
-        initialized = bool(flags & f.USER_PIN_INITIALIZED)
-    else:
-        bits = (f.SO_PIN_COUNT_LOW, f.SO_PIN_FINAL_TRY, f.SO_PIN_LOCKED, f.SO_PIN_TO_BE_CHANGED)
-        initialized = bool(flags & f.TOKEN_INITIALIZED)
-    low, final, locked, change = (bool(flags & b) for b in bits)
-    return PinStatus(role, initialized, None, None, low, final, locked, change)
-
-
-def token_info_from_raw(raw: RawTokenInfo) -> TokenInfo:
-    return TokenInfo(
-        label=raw.label,
-        serial=raw.serial,
-        manufacturer=raw.manufacturer,
-        model=raw.model,
-        driver="pkcs11",
-        uri=token_uri(raw.label, raw.serial, raw.manufacturer, raw.model),
-        initialized=bool(raw.flags & TokenFlag.TOKEN_INITIALIZED),
-        login_required=bool(raw.flags & TokenFlag.LOGIN_REQUIRED),
-        pin=pin_status(raw.flags, PinRole.USER),
-        so_pin=pin_status(raw.flags, PinRole.SO),
-        flags=flag_names(raw.flags),
-        slot=str(raw.slot_id),
-    )
 
 
 def select_token(module: Module, selector: str | None) -> RawTokenInfo:
