@@ -48,7 +48,7 @@ def _installed_declarations() -> bytes:
 @functools.cache
 def _import() -> _Import:
     try:
-        from . import _native  # type: ignore[attr-defined]
+        from . import _native
     except ImportError as exc:
         return _Import(None, None, None, f"extension not built ({exc})")
     version = _native.ffi.string(_native.lib.sitoken_native_version()).decode("ascii")

@@ -123,6 +123,8 @@ def test_the_fast_commands_do_not_import_click(signed) -> None:  # type: ignore[
             assert "cryptography.hazmat.primitives.asymmetric.utils" in loaded, line
             assert not loaded & {"asn1crypto", "cryptography.hazmat.primitives.serialization",
                                  "cryptography.x509", "tempfile", "datetime"}, line
+        if line.startswith("verify"):
+            assert "sitoken.token" not in loaded, line  # --pubkey opens no token
         # A P-256 key is not SM2: neither sitoken.sm2 nor cffi's parser is loaded for it.
         assert not loaded & {"sitoken.sm2", "cffi", "pycparser"}, line
 

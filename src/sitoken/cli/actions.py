@@ -7,12 +7,16 @@ click run of one command line do the same token work and print the same text or 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .. import algorithms
+from ..algorithms import KeyType, Mechanism
 from ..errors import SignatureInvalid
-from ..token import KeyType, Mechanism, Token, TokenInfo
 from . import exitcodes
 from .base import State, chosen_mechanism, emit_for, read_input
+
+if TYPE_CHECKING:  # a verify with --pubkey opens no token and does not load sitoken.token
+    from ..token import Token, TokenInfo
 
 
 def token_dict(t: TokenInfo) -> dict[str, object]:

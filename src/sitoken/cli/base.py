@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import safefiles
+from ..algorithms import KeyType, Mechanism
 from ..errors import InvalidInput
 from ..pin import Pin
-from ..token import KeyType, Mechanism
 
 # What click.echo removes from text written to something that is not a terminal.
 _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
