@@ -138,8 +138,6 @@ def disable_core_dumps() -> bool:
     calls this when it starts; an application using the library calls it itself. Returns True
     when both took effect (only the limit on systems without ``prctl``).
     """
-    import ctypes  # here, not at the top: `import sitoken` stays light
-
     done = True
     try:
         import resource
@@ -149,11 +147,27 @@ def disable_core_dumps() -> bool:
         done = False
     if sys.platform.startswith("linux"):
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            done = libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 and done
+            done = _prctl(_PR_SET_DUMPABLE, 0) == 0 and done
         except (OSError, AttributeError):
             done = False
     return done
+
+
+def _prctl(option: int, arg: int) -> int:
+    """libc's prctl(2). Through cffi's backend, which every command loads anyway (the PKCS#11
+    binding, cryptography): importing ctypes only for this one call cost each command about 2 ms.
+    ctypes serves where that low-level interface is missing."""
+    try:
+        import _cffi_backend as backend
+
+        c_int, c_ulong = backend.new_primitive_type("int"), backend.new_primitive_type("unsigned long")
+        signature = backend.new_function_type((c_int, c_ulong, c_ulong, c_ulong, c_ulong), c_int, False)
+        call = backend.load_library(None).load_function(signature, "prctl")
+    except (ImportError, AttributeError, TypeError):
+        import ctypes
+
+        call = ctypes.CDLL(None, use_errno=True).prctl
+    return int(call(option, arg, 0, 0, 0))
 
 
 def as_pin(value: Pin | str | bytes) -> Pin:

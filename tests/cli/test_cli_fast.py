@@ -127,6 +127,7 @@ def test_the_fast_commands_do_not_import_click(signed) -> None:  # type: ignore[
             assert "sitoken.token" not in loaded, line  # --pubkey opens no token
         # A P-256 key is not SM2: neither sitoken.sm2 nor cffi's parser is loaded for it.
         assert not loaded & {"sitoken.sm2", "cffi", "pycparser"}, line
+        assert "ctypes" not in loaded, line  # prctl goes through cffi's backend, loaded anyway
 
 
 @pytest.mark.parametrize("line", [
