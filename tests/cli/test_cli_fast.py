@@ -28,8 +28,11 @@ LOADED = ("import sys; from sitoken.cli import main; status = main(sys.argv[1:])
 
 
 def _run(code: str, args: list[str], input: str = "") -> Outcome:
+    # Without coverage's hand-off to child processes (scripts/test.sh measures coverage): its
+    # tracer imports datetime, tempfile and more, which would hide what the CLI itself loads.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     done = subprocess.run([sys.executable, "-c", code, *args], input=input, capture_output=True, text=True,
-                          env={**os.environ, **PINS}, timeout=120)
+                          env={**env, **PINS}, timeout=120)
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
