@@ -9,12 +9,13 @@ VENV="$ROOT/.venv"
 # Debian packages: the SoftHSM module and tool, OpenSC, a PC/SC daemon with the vpcd virtual
 # reader, the headers pyscard and the cffi extension build against, and Python's venv;
 # libssl-dev and make build the software SKF token (softskf/); GnuPG's scdaemon reads the card's
-# certificates in the suite (as the second card client).
+# certificates in the suite (as the second card client); Node.js runs the web page library's
+# timing tests outside a browser.
 APT_PACKAGES=(
   softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd libpcsclite-dev swig gcc python3-dev python3-venv
   openssl procps postgresql
   p11-kit p11-kit-modules libnss3-tools libssl-dev make gnupg scdaemon openssh-client openssh-server
-  chromium firefox-esr pinentry-tty pinentry-curses
+  chromium firefox-esr pinentry-tty pinentry-curses nodejs
 )
 
 as_root() {

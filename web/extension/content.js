@@ -9,6 +9,9 @@ window.addEventListener("message", (event) => {
     return;
   }
   if (data.sitoken !== "request") return;
+  // At once, before the host is even started: the page then knows the extension is here, and
+  // a slow host start (a cold Python on an old PC) is not mistaken for a missing extension.
+  window.postMessage({ sitoken: "received", id: data.id }, window.location.origin);
   chrome.runtime.sendMessage({ id: data.id, operation: data.operation, params: data.params }, (reply) => {
     const answer = reply || { ok: false, error: "extension-error",
       message: chrome.runtime.lastError ? chrome.runtime.lastError.message : "no answer" };
