@@ -25,7 +25,10 @@ const posted = [];
 const window = {
   location: { origin: "https://portal.test" },
   addEventListener: (type, f) => listeners.push(f),
-  postMessage: (data) => { posted.push(data); setTimeout(() => listeners.forEach((f) => f({ source: window, data }))); },
+  postMessage: (data) => {
+    posted.push(data);
+    setTimeout(() => listeners.forEach((f) => f({ source: window, data })));
+  },
 };
 new Function("window", fs.readFileSync(process.argv[2], "utf8"))(window);
 const scenario = process.argv[3];
