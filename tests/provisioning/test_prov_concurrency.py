@@ -45,7 +45,7 @@ class Size:
 
 
 SIZES = {"sqlite": Size(6, 100, 120.0) if LARGE else Size(3, 40, 24.0),
-         "postgresql": Size(6, 100, 120.0) if LARGE else Size(2, 12, 6.0)}
+         "postgresql": Size(6, 100, 120.0) if LARGE else Size(2, 30, 6.0)}  # 12 were done before 2 kills, idle
 # A process is SIGKILLed this many seconds after its start (uniform): past its start-up, in its work.
 # The small run is over in a few seconds on an idle machine: kills must land within them.
 LIFETIME = (3.0, 30.0) if LARGE else (0.5, 4.0)
