@@ -84,3 +84,17 @@ def test_parse_failures_say_what_the_file_is(cli: Callable[..., object], sim_tok
     assert message in report["message"], report["message"]
     for internal in INTERNALS:
         assert internal not in report["message"] and internal not in done.err  # type: ignore[attr-defined]
+
+
+def test_sm2_decryption_on_a_token_without_skf_containers_is_refused_before_a_pin(cli, sim_token,  # type: ignore[no-untyped-def]
+                                                                                  tmp_path) -> None:
+    # A well-formed GM/T 0009 ciphertext, so the refusal comes from the token and not the input.
+    from sitoken.sm2 import Sm2Ciphertext
+
+    blob = Sm2Ciphertext(x=b"\x01" * 32, y=b"\x02" * 32, hash=bytes(32), cipher=b"secret").to_der()
+    (tmp_path / "msg.sm2").write_bytes(blob)
+    # No --pin-env and no terminal: asking for a PIN would fail differently (usage, exit 2).
+    done = cli("decrypt", "--token", sim_token, "--key", "k/enc", "--in", str(tmp_path / "msg.sm2"),
+               "--out", str(tmp_path / "out"), "--json")
+    assert done.code == 9, done.err
+    assert "SKF containers" in done.err and not (tmp_path / "out").exists()

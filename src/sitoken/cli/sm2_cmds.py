@@ -10,10 +10,7 @@ from ..errors import NotSupported
 from ..token import Token
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ..signing.enveloped import KeyDecryptor, OpenedEnvelope
-    from ..sm2 import Sm2Ciphertext
 from .common import (
     check_output,
     cms_der,
@@ -29,10 +26,10 @@ from .common import (
 )
 
 
-def _skf(token: Token, what: str) -> object:
-    if not hasattr(token, what):
+def _require_sm2_encryption_keys(token: Token) -> None:
+    """Refused before any PIN is asked: a token without SM2 encryption keys (SKF containers) has none to use."""
+    if not token.capabilities.imports_enveloped_keys:
         raise NotSupported("SM2 encryption keys live in SKF containers: select the token with --module skf")
-    return getattr(token, what)
 
 
 @click.command("import-envelope")
@@ -57,8 +54,7 @@ def import_envelope(selector: str, envelope_file: str) -> None:
     envelope = read_input(envelope_file)
     EnvelopedKey.from_der(envelope)  # a file that is no envelope is refused before the token is opened
     token = open_selected()
-    if not token.capabilities.imports_enveloped_keys:
-        raise NotSupported("SM2 encryption keys live in SKF containers: select the token with --module skf")
+    _require_sm2_encryption_keys(token)
     login(token)
     info = token.import_enveloped_key(selector, envelope)
     emit({"key": info.label, "usage": "encryption"}, f"encryption key {info.label!r} imported")
@@ -92,14 +88,14 @@ def decrypt(selector: str, in_: str, out: str, cms: bool, force: bool) -> None:
     data = read_input(in_)
     message, ciphertext = (cms_der(data), None) if cms else (b"", Sm2Ciphertext.from_der(data))
     token = open_selected()
-    decryptor: Callable[[str, Sm2Ciphertext], bytes] = _skf(token, "decrypt")  # type: ignore[assignment]
+    _require_sm2_encryption_keys(token)
     login(token)
     details: dict[str, object] = {}
     if ciphertext is None:
-        opened = _open_cms(token, message, lambda wrapped: decryptor(selector, wrapped), selector)
+        opened = _open_cms(token, message, lambda wrapped: token.decrypt_sm2(selector, wrapped.to_der()), selector)
         plain, details = opened.content, opened.to_dict()
     else:
-        plain = decryptor(selector, ciphertext)
+        plain = token.decrypt_sm2(selector, data)
     write_output(out, plain, force=force, inputs=[in_])
     emit({"key": selector, "out": out, "bytes": len(plain), **details},
          f"decrypted {in_} with {selector!r} into {out}")
